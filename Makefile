@@ -1,0 +1,21 @@
+# The two commands of the README: `make demo` and `make test`. Both set up .venv first (scripts/setup.sh).
+.PHONY: setup demo test test-fast bench clean
+
+setup:
+	bash scripts/setup.sh
+
+demo: setup
+	bash scripts/demo.sh
+
+test: setup
+	.venv/bin/python -m pytest -q
+
+# Unit tests only (tiny seeded model, no SmolLM2): seconds, for the edit-test loop.
+test-fast: setup
+	.venv/bin/python -m pytest -q -m "not integration"
+
+bench: setup
+	.venv/bin/python benchmarks/exemplars.py
+
+clean:
+	rm -rf demo-output .pytest_cache

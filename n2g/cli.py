@@ -1,0 +1,168 @@
+"""The `n2g` command: `n2g exemplars` mines max-activating windows; `n2g show` prints what was mined.
+
+Errors the user can cause print one line and exit with status 2 (see `n2g.errors`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import warnings
+from collections.abc import Callable, Sequence
+
+from n2g.errors import N2GError
+
+EXIT_USER_ERROR = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return run_guarded(lambda: args.handler(args), prog="n2g")
+
+
+def run_guarded(action: Callable[[], int], prog: str) -> int:
+    """Run a command; an `N2GError` (or a missing file) becomes one line on stderr and exit status 2."""
+    _quiet_libraries()
+    try:
+        return action()
+    except N2GError as err:
+        print(f"{prog}: error: {err}", file=sys.stderr)
+    except FileNotFoundError as err:
+        print(f"{prog}: error: file not found: {err.filename}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+    return EXIT_USER_ERROR
+
+
+def _quiet_libraries() -> None:
+    """Library chatter (deprecations, per-tensor progress bars) would bury n2g's own progress output."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
+    warnings.filterwarnings("ignore")
+    logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+    for noisy in ("transformers", "transformer_lens", "huggingface_hub", "datasets"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
+    except ImportError:
+        pass
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="n2g", description="Neuron to Graph: explain every neuron of a "
+                                     "language model as a graph of the tokens and contexts it fires on.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_exemplars(commands)
+    _add_show(commands)
+    return parser
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("model")
+    group.add_argument("--model", default="smollm2-135m",
+                       help="smollm2-135m (offline default), a Hugging Face name (gpt2, EleutherAI/pythia-70m), "
+                            "a local HF directory or a .gguf file")
+    group.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (cuda when present)")
+    group.add_argument("--dtype", default="auto", help="fp32, bf16, fp16 or auto (bf16 on GPU, fp32 on CPU)")
+    bos = group.add_mutually_exclusive_group()
+    bos.add_argument("--bos", dest="prepend_bos", action="store_true", default=None,
+                     help="prepend BOS to every window (default: the model family's own convention)")
+    bos.add_argument("--no-bos", dest="prepend_bos", action="store_false", help="never prepend BOS")
+
+
+def _add_exemplars(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("exemplars", help="mine every neuron's top-k max-activating windows",
+                            description="One forward sweep over a corpus that keeps, for every neuron of the "
+                            "given layers, its top-k deduplicated max-activating windows with per-token "
+                            "activations, its max activation and firing count, and a random window sample. "
+                            "Resumes an interrupted run in the same --out directory.")
+    add_model_options(p)
+    p.add_argument("--corpus", default="python-stdlib",
+                   help="python-stdlib (offline default), a .txt/.jsonl/.parquet file or directory, "
+                        "or a Hugging Face dataset name (NeelNanda/pile-10k)")
+    p.add_argument("--text-field", default="text", help="field holding the text in .jsonl/.parquet/datasets")
+    p.add_argument("--layers", default="all", help="layers, inclusive ranges: 0:4, 0,5,10 or all")
+    p.add_argument("--neurons", default="all", help="neurons of each layer, inclusive ranges: 0:63 or all")
+    p.add_argument("--out", required=True, help="output directory (created; an unfinished run there resumes)")
+    p.add_argument("--top-k", type=_positive, default=20, help="windows kept per neuron")
+    p.add_argument("--window-len", type=_positive, default=64, help="tokens per window")
+    p.add_argument("--max-tokens", type=_positive, default=None, help="stop after this many corpus tokens")
+    p.add_argument("--max-windows-per-doc", type=_positive, default=None,
+                   help="at most this many windows from one document (spreads a token budget over more files)")
+    p.add_argument("--batch-size", type=_positive, default=32, help="windows per forward pass")
+    p.add_argument("--random-windows", type=_non_negative, default=256,
+                   help="size of the random window sample kept for out-of-distribution evaluation")
+    p.add_argument("--dedup-context", type=_positive, default=8,
+                   help="windows whose last N tokens up to the neuron's peak are equal count once")
+    p.add_argument("--fire-threshold", type=float, default=0.0, help="activation above which a token fired")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random window sample")
+    p.add_argument("--checkpoint-every", type=float, default=60.0, metavar="SECONDS")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_run_exemplars)
+
+
+def _add_show(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("show", help="print a neuron's mined exemplars, or the neurons peaking on a token")
+    p.add_argument("--exemplars", required=True, help="directory written by `n2g exemplars`")
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--neuron", help="LAYER.NEURON, e.g. 1.337")
+    target.add_argument("--peak-token", help="list neurons whose strongest window peaks on this token")
+    p.add_argument("--top", type=_positive, default=5, help="how many windows / neurons to print")
+    p.add_argument("--model", default=None, help="model whose tokenizer decodes tokens (default: the miner's)")
+    p.set_defaults(handler=_run_show)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be zero or more, got {text}")
+    return value
+
+
+def _run_exemplars(args: argparse.Namespace) -> int:
+    from n2g.exemplar_mining import MiningConfig, mine_exemplars
+    from n2g.model_loading import load_model
+    from n2g.specs import parse_index_spec
+
+    model = load_model(args.model, device=args.device, dtype=args.dtype, prepend_bos=args.prepend_bos)
+    layers = parse_index_spec(args.layers, model.n_layers, "layer")
+    neurons = None if args.neurons.strip().lower() == "all" else \
+        tuple(parse_index_spec(args.neurons, model.d_mlp, "neuron"))
+    config = MiningConfig(layers=tuple(layers), neurons=neurons, top_k=args.top_k, window_len=args.window_len,
+                          max_tokens=args.max_tokens,
+                          max_windows_per_doc=args.max_windows_per_doc, batch_size=args.batch_size,
+                          n_random_windows=args.random_windows, dedup_context=args.dedup_context,
+                          fire_threshold=args.fire_threshold, seed=args.seed, text_field=args.text_field,
+                          checkpoint_every_s=args.checkpoint_every)
+    manifest = mine_exemplars(model, args.corpus, args.out, config, progress=not args.no_progress)
+    print(f"exemplars for {len(manifest['layers'])} layers x {len(manifest['neurons'])} neurons "
+          f"from {manifest['tokens']} tokens ({manifest['windows']} windows) in {args.out}")
+    return 0
+
+
+def _run_show(args: argparse.Namespace) -> int:
+    from n2g.exemplar_display import print_neuron, print_peak_token_neurons
+    from n2g.exemplar_store import ExemplarSet
+
+    exemplars = ExemplarSet(args.exemplars)
+    if args.neuron is not None:
+        print_neuron(exemplars, args.neuron, args.top, args.model)
+    else:
+        print_peak_token_neurons(exemplars, args.peak_token, args.top, args.model)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

