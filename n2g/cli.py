@@ -107,11 +107,11 @@ def _add_exemplars(commands: argparse._SubParsersAction) -> None:
 
 
 def _add_show(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser("show", help="print a neuron's mined exemplars, or the neurons peaking on a token")
+    p = commands.add_parser("show", help="print a neuron's mined exemplars, or the neurons that peak on a token")
     p.add_argument("--exemplars", required=True, help="directory written by `n2g exemplars`")
     target = p.add_mutually_exclusive_group(required=True)
     target.add_argument("--neuron", help="LAYER.NEURON, e.g. 1.337")
-    target.add_argument("--peak-token", help="list neurons whose strongest window peaks on this token")
+    target.add_argument("--peak-token", help="list neurons whose top windows mostly peak on this token")
     p.add_argument("--top", type=_positive, default=5, help="how many windows / neurons to print")
     p.add_argument("--model", default=None, help="model whose tokenizer decodes tokens (default: the miner's)")
     p.set_defaults(handler=_run_show)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+
 from n2g.errors import N2GError
 from n2g.exemplar_store import ExemplarSet
 from n2g.model_loading import load_tokenizer
@@ -38,19 +40,27 @@ def print_neuron(exemplars: ExemplarSet, neuron_id: str, top: int, model: str | 
         print(f"  {value:7.3f}  {text!r}  ({doc})")
 
 
-def print_peak_token_neurons(exemplars: ExemplarSet, token: str, top: int, model: str | None) -> None:
-    """Neurons whose strongest window peaks on `token` (compared without surrounding whitespace)."""
-    tokenizer = _tokenizer(exemplars, model)
+def peak_token_neurons(exemplars: ExemplarSet, token: str, tokenizer: Any,
+                       min_share: float = 0.5) -> list[tuple[float, float, int, int]]:
+    """(share, a_max, layer, neuron) of neurons where at least `min_share` of the top-k windows peak on
+    `token` (compared without surrounding whitespace), most consistent first, then strongest."""
     wanted = token.strip()
-    hits: list[tuple[float, int, int]] = []
+    hits: list[tuple[float, float, int, int]] = []
     for layer in exemplars.layers:
         shard = exemplars.layer(layer)
-        peak_ids = shard["tokens"][:, 0].gather(1, shard["peak_pos"][:, :1]).squeeze(1).tolist()
-        decoded = {tid: tokenizer.decode([tid]).strip() for tid in set(peak_ids)}
-        for row, tid in enumerate(peak_ids):
-            if decoded[tid] == wanted and int(shard["window_ids"][row, 0]) >= 0:
-                hits.append((float(shard["a_max"][row]), layer, int(shard["neurons"][row])))
-    print(f"{len(hits)} neurons peak on {wanted!r} in their strongest window"
-          + (f"; the {min(top, len(hits))} strongest:" if hits else ""))
-    for a_max, layer, neuron in sorted(hits, reverse=True)[:top]:
-        print(f"  {layer}.{neuron}  a_max {a_max:.3f}")
+        peak_ids = shard["tokens"].gather(2, shard["peak_pos"].unsqueeze(-1)).squeeze(-1)  # [neuron, k]
+        decoded = {tid: tokenizer.decode([tid]).strip() for tid in peak_ids.unique().tolist()}
+        matches = torch.tensor([[decoded[t] == wanted for t in row] for row in peak_ids.tolist()])
+        filled = shard["window_ids"] >= 0
+        share = (matches & filled).sum(1) / filled.sum(1).clamp(min=1)
+        for row in (share >= min_share).nonzero().squeeze(1).tolist():
+            hits.append((float(share[row]), float(shard["a_max"][row]), layer, int(shard["neurons"][row])))
+    return sorted(hits, reverse=True)
+
+
+def print_peak_token_neurons(exemplars: ExemplarSet, token: str, top: int, model: str | None) -> None:
+    hits = peak_token_neurons(exemplars, token, _tokenizer(exemplars, model))
+    print(f"{len(hits)} neurons have at least half of their top windows peaking on {token.strip()!r}"
+          + (f"; the {min(top, len(hits))} most consistent:" if hits else ""))
+    for share, a_max, layer, neuron in hits[:top]:
+        print(f"  {layer}.{neuron}  {100 * share:3.0f}% of windows  a_max {a_max:.3f}")

@@ -26,6 +26,7 @@ from n2g import exemplar_store as store
 from n2g.corpus import iter_documents
 from n2g.errors import N2GError
 from n2g.model_loading import LoadedModel
+from n2g.prefetch import prefetch
 from n2g.specs import format_index_spec
 from n2g.topk import BatchContext, RunningTopK, context_hashes
 from n2g.window_sample import WindowSample
@@ -78,7 +79,8 @@ class LayerRecorder:
             acts = acts.index_select(2, self.neuron_index)
         if self.valid is not None:
             acts = acts.masked_fill(~self.valid.unsqueeze(-1), float("-inf"))
-        self.fire_count += (acts > self.fire_threshold).sum(dim=(0, 1))
+        # summing over positions first, in int32, is ~4x faster on CPU than one sum over (batch, pos)
+        self.fire_count += (acts > self.fire_threshold).sum(dim=1, dtype=torch.int32).sum(dim=0)
         self.topk.update(acts, self.batch)
         if self.is_last:
             raise StopForward
@@ -100,10 +102,11 @@ class ExemplarMiner:
         device = self.model.device
         content = batch.content.to(device, non_blocking=True)
         lengths = batch.lengths.to(device)
-        context = BatchContext(tokens=content, lengths=lengths, window_ids=batch.window_ids.to(device),
-                               doc_index=batch.doc_index.to(device), starts=batch.starts.to(device),
-                               hashes=context_hashes(content, self.config.dedup_context))
         padded = bool((batch.lengths < content.shape[1]).any())
+        context = BatchContext(tokens=content.to(torch.int32), lengths=lengths,
+                               window_ids=batch.window_ids.to(device), doc_index=batch.doc_index.to(device),
+                               starts=batch.starts.to(device),
+                               hashes=context_hashes(content, self.config.dedup_context), padded=padded)
         valid = torch.arange(content.shape[1], device=device) < lengths[:, None] if padded else None
         for recorder in self.recorders.values():
             recorder.batch, recorder.valid = context, valid
@@ -134,7 +137,7 @@ class ExemplarMiner:
     def layer_shard(self, layer: int) -> dict[str, torch.Tensor]:
         """The layer's tensors, neuron-major, as described by `exemplar_store.LAYER_TENSORS`."""
         rec = self.recorders[layer]
-        top = rec.topk.state_dict()
+        top = rec.topk.ranked()
         neurons = self.config.neurons if self.config.neurons is not None else range(self.model.d_mlp)
         shard = {name: top[name].transpose(0, 1) for name in
                  ("values", "window_ids", "doc_index", "starts", "lengths", "peak_pos", "tokens", "acts")}
@@ -199,9 +202,9 @@ def _sweep(miner: ExemplarMiner, stream: WindowStream, out: Path, settings: dict
            progress: bool) -> None:
     config = miner.config
     windows = islice(iter(stream), miner.windows_done, None)  # resume: skip what the checkpoint holds
-    batches: Iterator[WindowBatch] = batch_windows(windows, config.batch_size, config.window_len,
-                                                   miner.model.pad_token_id,
-                                                   miner.model.bos_token_id if miner.model.prepend_bos else None)
+    batches: Iterator[WindowBatch] = prefetch(batch_windows(
+        windows, config.batch_size, config.window_len, miner.model.pad_token_id,
+        miner.model.bos_token_id if miner.model.prepend_bos else None))
     bar = tqdm(total=config.max_tokens, initial=miner.tokens_done, unit="tok", unit_scale=True,
                disable=not progress, desc=f"exemplars L{format_index_spec(list(config.layers))}",
                mininterval=1.0)

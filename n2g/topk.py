@@ -6,11 +6,16 @@ neuron saw the same local text, so the second copy would add nothing to training
 held-out split. Of each such group only the strongest (then earliest) window is kept.
 
 The result equals a brute-force ranking: sort all windows by (-window max, window id), walk down the list
-skipping any window whose signature was already taken, stop at k. The threshold test (`window max > k-th
-best`) lets a batch skip every neuron it cannot improve, so after warm-up the cost is a max over the batch.
-That test needs the device to report which neurons changed (a host sync); on a GPU the sync would stall
-the forward pass inside every hook, so there the merge runs over all neurons (`sparse=False`), which a GPU
-does in microseconds. Both modes give identical results.
+skipping any window whose signature was already taken, stop at k.
+
+Cost. The ranking ([k, neuron] scalars) is merged with each batch; the per-token rows ([neuron, slot,
+window_len] activations and tokens) never move: each ranked entry points at its storage slot, and a merge
+writes only the rows of windows that enter the top-k, into the slots of the windows they evict. On CPU a
+threshold test (window max > k-th best) also restricts the merge to the neurons a batch improves, so after
+warm-up a batch costs little more than a max over its activations. Both shortcuts need the device to say
+which entries changed (a host sync); on a GPU that sync would stall the forward pass inside every hook, so
+there (`sparse=False`) the merge spans all neurons and unchanged entries write into a scratch slot. Both
+modes give identical results.
 """
 
 from __future__ import annotations
@@ -35,94 +40,138 @@ def context_hashes(tokens: torch.Tensor, context: int) -> torch.Tensor:
     return h1 * _P2 + h2
 
 
-def duplicate_mask(values: torch.Tensor, signatures: torch.Tensor) -> torch.Tensor:
-    """[cand, neuron] bool: True where a stronger (or equally strong, earlier) candidate shares the signature."""
-    same = signatures.unsqueeze(0) == signatures.unsqueeze(1)  # [j, i, n]: candidate j vs candidate i
-    order = torch.arange(values.shape[0], device=values.device)
-    stronger = (values.unsqueeze(1) > values.unsqueeze(0)) | (
-        (values.unsqueeze(1) == values.unsqueeze(0)) & (order.view(-1, 1, 1) < order.view(1, -1, 1)))
-    return (same & stronger).any(dim=0)
+def rank_distinct(values: torch.Tensor, signatures: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per column, the k strongest candidates with distinct signatures: (pick [k, cols] candidate indices,
+    is_repeat [k, cols]). Strength is (value desc, index asc); a repeat (a weaker candidate with a signature
+    already seen) is picked only when fewer than k distinct ones exist, and the caller empties it.
+
+    Sorting, not pairwise comparison: O(C log C) per column instead of O(C^2)."""
+    by_strength = torch.sort(values, dim=0, descending=True, stable=True).indices  # [cand, cols]
+    sigs = signatures.gather(0, by_strength)
+    by_sig = torch.sort(sigs, dim=0, stable=True).indices  # equal signatures adjacent, strongest first
+    grouped = sigs.gather(0, by_sig)
+    repeat_grouped = torch.zeros_like(grouped, dtype=torch.bool)
+    repeat_grouped[1:] = grouped[1:] == grouped[:-1]
+    repeat = torch.empty_like(repeat_grouped).scatter_(0, by_sig, repeat_grouped)  # in strength order
+    distinct_first = torch.sort(repeat.to(torch.uint8), dim=0, stable=True).indices[:k]
+    return by_strength.gather(0, distinct_first), repeat.gather(0, distinct_first)
 
 
 @dataclass
 class BatchContext:
     """What `RunningTopK.update` needs about the current batch besides activations (all on the device)."""
 
-    tokens: torch.Tensor  # [batch, window_len] content token ids (no BOS), right-padded
+    tokens: torch.Tensor  # [batch, window_len] int32 content token ids (no BOS), right-padded
     lengths: torch.Tensor  # [batch] int64
     window_ids: torch.Tensor  # [batch] int64
     doc_index: torch.Tensor  # [batch] int64
     starts: torch.Tensor  # [batch] int64
     hashes: torch.Tensor  # [batch, window_len] int64 from `context_hashes`
+    padded: bool = True  # whether any window is shorter than window_len (its padded activations are -inf)
 
 
 class RunningTopK:
     """Top-k windows per neuron, plus each neuron's per-token activations in those windows."""
 
-    FIELDS = ("values", "window_ids", "signatures", "peak_pos", "doc_index", "starts", "lengths", "tokens", "acts")
+    RANKING = ("values", "window_ids", "signatures", "peak_pos", "doc_index", "starts", "lengths", "slots")
+    PER_WINDOW = ("window_ids", "doc_index", "starts", "lengths")  # copied from the batch for new entries
+    STORAGE = ("acts_store", "tokens_store")
 
     def __init__(self, k: int, n_neurons: int, window_len: int, device: torch.device,
                  sparse: bool | None = None) -> None:
-        self.k, self.window_len = k, window_len
+        self.k, self.window_len, self.n_neurons = k, window_len, n_neurons
         self.sparse = device.type == "cpu" if sparse is None else sparse
         self.all_columns = torch.arange(n_neurons, device=device)
-        self.values = torch.full((k, n_neurons), float("-inf"), device=device)  # [k, neuron] sorted desc
-        self.window_ids = torch.full((k, n_neurons), -1, dtype=torch.int64, device=device)
-        self.signatures = torch.full((k, n_neurons), -1, dtype=torch.int64, device=device)
-        self.peak_pos = torch.zeros((k, n_neurons), dtype=torch.int64, device=device)
-        self.doc_index = torch.full((k, n_neurons), -1, dtype=torch.int64, device=device)
-        self.starts = torch.zeros((k, n_neurons), dtype=torch.int64, device=device)
-        self.lengths = torch.zeros((k, n_neurons), dtype=torch.int64, device=device)
-        self.tokens = torch.zeros((k, n_neurons, window_len), dtype=torch.int32, device=device)
-        self.acts = torch.zeros((k, n_neurons, window_len), dtype=torch.float32, device=device)
+
+        def ranking(fill: float, dtype: torch.dtype = torch.int64) -> torch.Tensor:
+            return torch.full((k, n_neurons), fill, dtype=dtype, device=device)
+
+        self.values = ranking(float("-inf"), torch.float32)  # [k, neuron] window max, sorted descending
+        self.window_ids, self.signatures, self.doc_index = ranking(-1), ranking(-1), ranking(-1)
+        self.peak_pos, self.starts, self.lengths = ranking(0), ranking(0), ranking(0)
+        self.slots = torch.arange(k, device=device).unsqueeze(1).repeat(1, n_neurons)  # [k, neuron]
+        # [neuron, slot, window_len]; slot k is scratch, written by unchanged entries in dense mode
+        self.acts_store = torch.zeros((n_neurons, k + 1, window_len), dtype=torch.float32, device=device)
+        self.tokens_store = torch.zeros((n_neurons, k + 1, window_len), dtype=torch.int32, device=device)
 
     def update(self, acts: torch.Tensor, batch: BatchContext) -> None:
         """Merge one batch. `acts`: [batch, window_len, neuron], padded positions already -inf."""
-        win_max, win_arg = acts.max(dim=1)  # [batch, neuron]
-        win_max = win_max.float()
+        win_max = acts.amax(dim=1).float()  # [batch, neuron]; amax is ~10x cheaper than max-with-indices
         if self.sparse:
             cols = (win_max > self.values[-1]).any(dim=0).nonzero().squeeze(1)  # neurons this batch improves
             if cols.numel() == 0:
                 return
+            arg = (acts if cols.numel() == self.n_neurons else acts[:, :, cols]).max(dim=1).indices
         else:
             cols = self.all_columns
+            arg = acts.max(dim=1).indices  # [batch, cols] peak position
         k = self.k
-        arg = win_arg[:, cols]
         cand_vals = torch.cat([self.values[:, cols], win_max[:, cols]])  # [k + batch, cols]
         cand_sigs = torch.cat([self.signatures[:, cols], batch.hashes.gather(1, arg)])
-        cand_vals = cand_vals.masked_fill(duplicate_mask(cand_vals, cand_sigs), float("-inf"))
-        top_vals, pick = torch.sort(cand_vals, dim=0, descending=True, stable=True)  # stable: earlier wins ties
-        pick = pick[:k]
-        old = pick.clamp(max=k - 1)  # row in the buffer, valid where pick < k
-        new = (pick - k).clamp(min=0)  # row in the batch, valid where pick >= k
+        pick, repeat = rank_distinct(cand_vals, cand_sigs, k)
+        empty = repeat | torch.isinf(cand_vals.gather(0, pick))  # fewer than k distinct windows so far
         from_old = pick < k
+        old = pick.clamp(max=k - 1)  # row in the ranking, valid where from_old
+        row = (pick - k).clamp(min=0)  # row in the batch, valid where not from_old
 
-        def choose(buffer: torch.Tensor, fresh: torch.Tensor) -> torch.Tensor:
-            return torch.where(from_old, buffer[:, cols].gather(0, old), fresh.gather(0, new))
+        def choose(ranked: torch.Tensor, fresh: torch.Tensor, if_empty: int) -> torch.Tensor:
+            chosen = torch.where(from_old, ranked[:, cols].gather(0, old), fresh.gather(0, row))
+            return chosen.masked_fill(empty, if_empty)
 
         n_cols = cols.numel()
-        self.values[:, cols] = top_vals[:k]
-        self.signatures[:, cols] = cand_sigs.gather(0, pick)
-        for name in ("window_ids", "doc_index", "starts", "lengths"):
+        slots = self._reuse_slots(self.slots[:, cols], from_old, old)
+        self.values[:, cols] = cand_vals.gather(0, pick).masked_fill(empty, float("-inf"))
+        self.signatures[:, cols] = cand_sigs.gather(0, pick).masked_fill(empty, -1)
+        self.peak_pos[:, cols] = choose(self.peak_pos, arg, 0)
+        for name in self.PER_WINDOW:
             per_window: torch.Tensor = getattr(batch, name)
-            getattr(self, name)[:, cols] = choose(getattr(self, name), per_window[:, None].expand(-1, n_cols))
-        self.peak_pos[:, cols] = choose(self.peak_pos, arg)
-        self._update_sequences(cols, from_old, old, new, acts, batch.tokens)
+            if_empty = -1 if name in ("window_ids", "doc_index") else 0
+            getattr(self, name)[:, cols] = choose(getattr(self, name), per_window[:, None].expand(-1, n_cols),
+                                                  if_empty)
+        self.slots[:, cols] = slots
+        self._store_rows(cols, ~from_old & ~empty, slots, row, acts, batch)
 
-    def _update_sequences(self, cols: torch.Tensor, from_old: torch.Tensor, old: torch.Tensor,
-                          new: torch.Tensor, acts: torch.Tensor, tokens: torch.Tensor) -> None:
-        """Per-token rows ([k, cols, window_len]) for the chosen windows, from the buffer or the batch."""
-        width = self.window_len
-        old3, new3, keep3 = (t.unsqueeze(-1).expand(-1, -1, width) for t in (old, new, from_old))
-        fresh_acts = acts[:, :, cols].permute(0, 2, 1).float()  # [batch, cols, window_len]
-        fresh_acts = torch.nan_to_num(fresh_acts, neginf=0.0)  # padded positions are stored as 0
-        fresh_tokens = tokens.to(torch.int32).unsqueeze(1).expand(-1, cols.numel(), -1)
-        self.acts[:, cols] = torch.where(keep3, self.acts[:, cols].gather(0, old3), fresh_acts.gather(0, new3))
-        self.tokens[:, cols] = torch.where(keep3, self.tokens[:, cols].gather(0, old3),
-                                           fresh_tokens.gather(0, new3))
+    @staticmethod
+    def _reuse_slots(old_slots: torch.Tensor, from_old: torch.Tensor, old: torch.Tensor) -> torch.Tensor:
+        """[k, cols] storage slot of each new ranked entry: a kept entry keeps its slot, the j-th new entry
+        takes the j-th slot freed by an evicted entry (there are exactly as many of each)."""
+        kept = torch.zeros_like(old_slots).scatter_add_(0, old, from_old.long()) > 0  # [k, cols] old entries
+        freed_first = torch.sort(kept.long(), dim=0, stable=True).indices
+        freed = old_slots.gather(0, freed_first)
+        nth_new = ((~from_old).long().cumsum(dim=0) - 1).clamp(min=0)
+        return torch.where(from_old, old_slots.gather(0, old), freed.gather(0, nth_new))
+
+    def _store_rows(self, cols: torch.Tensor, is_new: torch.Tensor, slots: torch.Tensor, rows: torch.Tensor,
+                    acts: torch.Tensor, batch: BatchContext) -> None:
+        """Write the per-token rows of entries that came from this batch into their slots."""
+        if self.sparse:
+            rank, col = is_new.nonzero(as_tuple=True)
+            neuron, slot, row = cols[col], slots[rank, col], rows[rank, col]
+        else:  # no host sync: every entry writes, unchanged ones into the scratch slot k
+            neuron = cols.expand(self.k, -1).reshape(-1)
+            slot = torch.where(is_new, slots, self.k).reshape(-1)
+            row = rows.reshape(-1)
+        by_neuron = acts.transpose(1, 2)  # [batch, neuron, window_len] view: rows are strided reads
+        if not self.sparse or neuron.numel() * 12 > acts.shape[0] * acts.shape[2]:
+            by_neuron = by_neuron.contiguous()  # many rows: one transposing copy beats scattered reads
+        fresh = by_neuron[row, neuron].float()  # [entries, window_len]
+        if batch.padded:
+            fresh = torch.nan_to_num(fresh, neginf=0.0)  # padded positions are stored as 0
+        self.acts_store[neuron, slot] = fresh
+        self.tokens_store[neuron, slot] = batch.tokens[row]
+
+    def ranked(self) -> dict[str, torch.Tensor]:
+        """The top-k in rank order, on the CPU: ranking fields [k, neuron], `acts`/`tokens` [k, neuron, len]."""
+        out = {name: getattr(self, name).cpu() for name in self.RANKING if name != "slots"}
+        neurons = self.all_columns.unsqueeze(0)
+        empty = (out["window_ids"] < 0).unsqueeze(-1)  # slots never filled, or emptied by a repeat
+        out["acts"] = self.acts_store[neurons, self.slots].cpu().masked_fill(empty, 0.0)
+        out["tokens"] = self.tokens_store[neurons, self.slots].cpu().masked_fill(empty, 0)
+        return out
 
     def state_dict(self) -> dict[str, torch.Tensor]:
-        return {name: getattr(self, name).cpu() for name in self.FIELDS}
+        """Everything needed to continue exactly where this left off."""
+        return {name: getattr(self, name).cpu() for name in self.RANKING + self.STORAGE}
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         for name, tensor in state.items():

@@ -1,8 +1,9 @@
 """Tokenise documents into fixed-length windows that never cross a document boundary, then batch them.
 
 A document of n tokens gives floor(n / window_len) full windows plus its tail, kept when it has at least
-`min_len` tokens; `max_windows_per_doc` caps how many windows one document gives. Tails are right-padded in a batch: in a causal model no real token attends to a pad, so
-no attention mask is needed, and the padded positions are excluded from every statistic by `lengths`.
+`min_len` tokens; `max_windows_per_doc` caps how many windows one document gives. Tails are right-padded in
+a batch: in a causal model no real token attends to a pad, so no attention mask is needed, and the padded
+positions are excluded from every statistic by `lengths`.
 """
 
 from __future__ import annotations

@@ -11,20 +11,23 @@ echo "== 1. exemplars: top-20 windows of every neuron in layers 0-2 (3 x 1536 ne
   --max-tokens 50000 --max-windows-per-doc 8 --out "$OUT/exemplars"
 
 echo
-echo "== neurons whose strongest window peaks on 'import' =="
+echo "== neurons whose top windows peak on 'import' =="
 "$BIN/n2g" show --exemplars "$OUT/exemplars" --peak-token import --top 5
 NEURON=$("$BIN/python" - "$OUT/exemplars" <<'PY'
 import sys
+from n2g.exemplar_display import peak_token_neurons
 from n2g.exemplar_store import ExemplarSet
+from n2g.model_loading import load_tokenizer
 ex = ExemplarSet(sys.argv[1])
-layer = ex.layers[-1]
-best = int(ex.layer(layer)["a_max"].argmax())
-print(f"{layer}.{ex.neurons[best]}")
+hits = peak_token_neurons(ex, "import", load_tokenizer("smollm2-135m"))
+print(f"{hits[0][2]}.{hits[0][3]}" if hits else "")
 PY
 )
-echo
-echo "== the strongest neuron of layer ${NEURON%%.*}: its top windows, peak token in [[ ]] =="
-"$BIN/n2g" show --exemplars "$OUT/exemplars" --neuron "$NEURON" --top 5
+if [ -n "$NEURON" ]; then
+  echo
+  echo "== the strongest of them, $NEURON: its top windows, peak token in [[ ]] =="
+  "$BIN/n2g" show --exemplars "$OUT/exemplars" --neuron "$NEURON" --top 8
+fi
 
 echo
 echo "== 2-4. graphs -> database -> search =="

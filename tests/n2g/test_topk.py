@@ -25,7 +25,7 @@ def synthetic_batches(seed: int, n_batches: int = 15, batch: int = 5) -> list[tu
         acts = acts.masked_fill(~valid.unsqueeze(-1), float("-inf"))
         ids = torch.arange(next_id, next_id + batch)
         next_id += batch
-        context = BatchContext(tokens=tokens, lengths=lengths, window_ids=ids, doc_index=ids // 3,
+        context = BatchContext(tokens=tokens.int(), lengths=lengths, window_ids=ids, doc_index=ids // 3,
                                starts=ids % 3 * WIDTH, hashes=context_hashes(tokens, CONTEXT))
         batches.append((acts, context))
     return batches
@@ -52,34 +52,57 @@ def reference_windows(batches: list[tuple[torch.Tensor, BatchContext]]) -> list:
 @pytest.mark.parametrize("sparse", [True, False])
 def test_matches_brute_force(seed: int, sparse: bool) -> None:
     batches = synthetic_batches(seed)
-    topk = run(batches, sparse)
+    topk = run(batches, sparse).ranked()
     windows = reference_windows(batches)
     by_id = {w[0]: w for w in windows}
     for neuron in range(NEURONS):
         expected = top_k_windows(windows, neuron, K, CONTEXT)
-        assert topk.window_ids[:, neuron].tolist() == expected
+        assert topk["window_ids"][:, neuron].tolist() == expected
         for slot, window_id in enumerate(expected):
             _, tokens, acts = by_id[window_id]
             length = len(tokens)
-            assert int(topk.lengths[slot, neuron]) == length
-            assert topk.tokens[slot, neuron, :length].tolist() == tokens
-            assert torch.equal(topk.acts[slot, neuron, :length], acts[:, neuron])
-            assert bool((topk.acts[slot, neuron, length:] == 0).all())
-            assert float(topk.values[slot, neuron]) == float(acts[:, neuron].max())
-            assert int(topk.peak_pos[slot, neuron]) == int(acts[:, neuron].argmax())
-            assert int(topk.doc_index[slot, neuron]) == window_id // 3
+            assert int(topk["lengths"][slot, neuron]) == length
+            assert topk["tokens"][slot, neuron, :length].tolist() == tokens
+            assert torch.equal(topk["acts"][slot, neuron, :length], acts[:, neuron])
+            assert bool((topk["acts"][slot, neuron, length:] == 0).all())
+            assert float(topk["values"][slot, neuron]) == float(acts[:, neuron].max())
+            assert int(topk["peak_pos"][slot, neuron]) == int(acts[:, neuron].argmax())
+            assert int(topk["doc_index"][slot, neuron]) == window_id // 3
 
 
 def test_sparse_and_dense_agree_exactly() -> None:
     batches = synthetic_batches(seed=11, n_batches=30)
-    sparse, dense = run(batches, True).state_dict(), run(batches, False).state_dict()
-    for name in RunningTopK.FIELDS:
+    sparse, dense = run(batches, True).ranked(), run(batches, False).ranked()
+    for name in sparse:
         assert torch.equal(sparse[name], dense[name]), name
 
 
 def test_fewer_windows_than_k_leaves_empty_slots() -> None:
-    topk = run(synthetic_batches(seed=3, n_batches=1, batch=2), sparse=True)
-    assert bool((topk.window_ids[2:] == -1).all()) and bool(torch.isinf(topk.values[2:]).all())
+    topk = run(synthetic_batches(seed=3, n_batches=1, batch=2), sparse=True).ranked()
+    assert bool((topk["window_ids"][2:] == -1).all()) and bool(torch.isinf(topk["values"][2:]).all())
+
+
+def handmade_batch(first_id: int, rows: list[tuple[list[int], list[float]]]) -> tuple[torch.Tensor, BatchContext]:
+    """One neuron; each row is (tokens, activations) of one full-width window."""
+    tokens = torch.tensor([r[0] for r in rows])
+    acts = torch.tensor([r[1] for r in rows]).unsqueeze(-1)  # [batch, width, 1]
+    ids = torch.arange(first_id, first_id + len(rows))
+    return acts, BatchContext(tokens=tokens.int(), lengths=torch.full((len(rows),), tokens.shape[1]), window_ids=ids,
+                              doc_index=ids, starts=ids * 0, hashes=context_hashes(tokens, 2))
+
+
+@pytest.mark.parametrize("sparse", [True, False])
+def test_repeats_never_linger_when_fewer_than_k_windows(sparse: bool) -> None:
+    """A window displaced by a stronger copy of its context leaves an empty slot, not a stale entry."""
+    topk = RunningTopK(4, 1, 3, torch.device("cpu"), sparse=sparse)
+    topk.update(*handmade_batch(0, [([1, 2, 3], [0.0, 0.0, 5.0]), ([1, 2, 3], [0.0, 0.0, 5.0]),
+                                    ([0, 0, 1], [0.0, 2.0, 0.0])]))
+    assert topk.ranked()["window_ids"][:, 0].tolist() == [0, 2, -1, -1]
+    topk.update(*handmade_batch(3, [([9, 2, 3], [0.0, 0.0, 6.0])]))  # same context (2, 3) at the peak
+    ranked = topk.ranked()
+    assert ranked["window_ids"][:, 0].tolist() == [3, 2, -1, -1]
+    assert ranked["values"][:, 0].tolist() == [6.0, 2.0, float("-inf"), float("-inf")]
+    assert ranked["tokens"][0, 0].tolist() == [9, 2, 3] and bool((ranked["acts"][2:] == 0).all())
 
 
 def test_state_round_trip_continues_identically() -> None:
@@ -90,8 +113,8 @@ def test_state_round_trip_continues_identically() -> None:
     for acts, context in batches[8:]:
         resumed.update(acts, context)
     straight = run(batches, sparse=True)
-    for name in RunningTopK.FIELDS:
-        assert torch.equal(resumed.state_dict()[name], straight.state_dict()[name]), name
+    for name, tensor in straight.state_dict().items():
+        assert torch.equal(resumed.state_dict()[name], tensor), name
 
 
 def test_context_hash_equal_exactly_when_contexts_equal() -> None:
