@@ -43,7 +43,8 @@ import torch
 from n2g.cli import run_guarded
 from n2g.corpus import iter_documents
 from n2g.errors import N2GError
-from n2g.exemplar_mining import ExemplarMiner, MiningConfig, StopForward, mine_exemplars
+from n2g.exemplar_mining import ExemplarMiner, MiningConfig, StopForward
+from n2g.exemplar_run import mine_exemplars
 from n2g.model_loading import LoadedModel, load_model
 from n2g.specs import parse_index_spec
 from n2g.windows import WindowBatch, WindowStream, batch_windows

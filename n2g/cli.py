@@ -32,6 +32,9 @@ def run_guarded(action: Callable[[], int], prog: str) -> int:
         print(f"{prog}: error: {err}", file=sys.stderr)
     except FileNotFoundError as err:
         print(f"{prog}: error: file not found: {err.filename}", file=sys.stderr)
+    except OSError as err:  # permissions, a full disk, a file where a directory should be
+        where = f": {err.filename}" if err.filename else ""
+        print(f"{prog}: error: {err.strerror or err}{where}", file=sys.stderr)
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
     return EXIT_USER_ERROR
@@ -132,7 +135,8 @@ def _non_negative(text: str) -> int:
 
 
 def _run_exemplars(args: argparse.Namespace) -> int:
-    from n2g.exemplar_mining import MiningConfig, mine_exemplars
+    from n2g.exemplar_mining import MiningConfig
+    from n2g.exemplar_run import mine_exemplars
     from n2g.model_loading import load_model
     from n2g.specs import parse_index_spec
 

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -26,6 +28,7 @@ MANIFEST = "manifest.json"
 CHECKPOINT = "checkpoint.pt"
 RANDOM_WINDOWS = "random_windows.safetensors"
 DOCUMENTS = "documents.txt"
+_DOCUMENTS_PARTIAL = ".documents.txt.partial"
 FORMAT_VERSION = 1
 LAYER_TENSORS = {
     "neurons": "[neuron] int64 neuron index in the layer",
@@ -52,19 +55,49 @@ def _atomic(path: Path) -> Path:
 
 def save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
     tmp = _atomic(path)
-    save_file({name: t.contiguous() for name, t in tensors.items()}, str(tmp))
+    try:
+        save_file({name: t.contiguous() for name, t in tensors.items()}, str(tmp))
+    except Exception as err:  # safetensors raises its own error type for a full disk
+        tmp.unlink(missing_ok=True)
+        raise N2GError(f"cannot write {path}: {err}") from err
     os.replace(tmp, path)
+
+
+def prepare_directory(out_dir: Path) -> None:
+    """Create the output directory; refuse a path that is a file; drop temporaries of killed writes."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise N2GError(f"--out {out_dir} is a file, not a directory")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise N2GError(f"cannot create --out {out_dir}: {err.strerror or err}") from err
+    for leftover in out_dir.glob(".*.tmp-*"):
+        leftover.unlink(missing_ok=True)
+
+
+def remove_leftovers(out_dir: Path) -> None:
+    """After the manifest is written: the checkpoint and any temporaries are no longer needed."""
+    for leftover in [out_dir / CHECKPOINT, out_dir / _DOCUMENTS_PARTIAL, *out_dir.glob(".*.tmp-*")]:
+        leftover.unlink(missing_ok=True)
+
+
+def document_line(name: str) -> str:
+    return name.replace("\n", " ") + "\n"
+
+
+@contextmanager
+def documents_writer(out_dir: Path) -> Iterator[TextIO]:
+    """Document names streamed to disk as they are read (memory stays flat on huge corpora); the file
+    becomes `documents.txt` only when the block completes."""
+    partial = out_dir / _DOCUMENTS_PARTIAL
+    with partial.open("w", encoding="utf-8") as names:
+        yield names
+    os.replace(partial, out_dir / DOCUMENTS)
 
 
 def save_json(path: Path, data: dict[str, Any]) -> None:
     tmp = _atomic(path)
     tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
-
-
-def save_lines(path: Path, lines: list[str]) -> None:
-    tmp = _atomic(path)
-    tmp.write_text("".join(line.replace("\n", " ") + "\n" for line in lines), encoding="utf-8")
     os.replace(tmp, path)
 
 
@@ -117,10 +150,10 @@ class ExemplarSet:
     def __init__(self, out_dir: str | Path) -> None:
         self.dir = Path(out_dir)
         manifest = read_manifest(self.dir)
+        if manifest is None and (self.dir / CHECKPOINT).is_file():
+            raise N2GError(f"exemplars in {out_dir} are unfinished: re-run the same `n2g exemplars` to resume")
         if manifest is None:
             raise N2GError(f"no exemplars in {out_dir} (no {MANIFEST}): run `n2g exemplars --out {out_dir}`")
-        if manifest.get("status") != "complete":
-            raise N2GError(f"exemplars in {out_dir} are unfinished: re-run the same `n2g exemplars` to resume")
         self.manifest = manifest
         self.layers: list[int] = list(manifest["layers"])
         self.neurons: list[int] = list(manifest["neurons"])
@@ -153,6 +186,8 @@ class ExemplarSet:
         filled = (shard["window_ids"][row] >= 0).nonzero().squeeze(1).tolist()
         lengths = shard["lengths"][row].tolist()
         names = self.document_names()
+        if int(shard["doc_index"][row].max()) >= len(names):
+            raise N2GError(f"{self.dir / DOCUMENTS} is shorter than the shards say: the directory is damaged")
         return NeuronExemplars(
             layer=layer, neuron=neuron, a_max=float(shard["a_max"][row]),
             fire_rate=float(shard["fire_count"][row]) / max(1, int(self.manifest["tokens"])),

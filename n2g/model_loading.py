@@ -66,6 +66,8 @@ def resolve_device(device: str | None) -> torch.device:
         resolved = torch.device(device)
     except RuntimeError as err:
         raise N2GError(f"unknown device {device!r}: use cpu, cuda, cuda:N or auto") from err
+    if resolved.type not in ("cpu", "cuda"):
+        raise N2GError(f"device {device!r} is not supported: use cpu, cuda, cuda:N or auto")
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise N2GError(f"device {device!r} asked for, but this machine has no CUDA GPU: use --device cpu")
     return resolved
@@ -88,10 +90,12 @@ def load_model(spec: str = DEFAULT_MODEL, device: str | None = None, dtype: str 
     hf_dir, hub_name = _locate_hf_checkpoint(spec)
     hf_model, tokenizer = _load_hf(hf_dir or hub_name, torch_dtype, local_only=hf_dir is not None)
     bridge = _bridge(spec, hf_model, tokenizer, torch_device, torch_dtype)
+    local = Path(spec).expanduser()
+    name = str(local.resolve()) if spec != DEFAULT_MODEL and local.exists() else spec  # valid from any cwd
     bos = _bos_policy(hf_model.config, tokenizer) if prepend_bos is None else prepend_bos
     if bos and tokenizer.bos_token_id is None:
         raise N2GError(f"model {spec!r} has no BOS token, so --bos cannot be used with it")
-    return LoadedModel(bridge=bridge, tokenizer=tokenizer, name=spec, n_layers=int(bridge.cfg.n_layers),
+    return LoadedModel(bridge=bridge, tokenizer=tokenizer, name=name, n_layers=int(bridge.cfg.n_layers),
                        d_mlp=int(bridge.cfg.d_mlp), prepend_bos=bos, bos_token_id=tokenizer.bos_token_id,
                        pad_token_id=_pad_id(tokenizer), device=torch_device, dtype=torch_dtype)
 
@@ -104,7 +108,7 @@ def load_tokenizer(spec: str = DEFAULT_MODEL) -> Any:
     local_only = hf_dir is not None or _check_hub_access(str(hub_name))
     try:
         return AutoTokenizer.from_pretrained(hf_dir or hub_name, local_files_only=local_only)
-    except OSError as err:
+    except (OSError, ValueError, KeyError) as err:
         raise N2GError(f"cannot load the tokenizer of {spec}: {str(err).splitlines()[0]}") from err
 
 
@@ -157,8 +161,11 @@ def cached_gguf_dir(gguf: Path) -> Path:
     logging.getLogger(__name__).warning("dequantising %s once into %s (about 20 s)", gguf.name, target)
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    except (OSError, ValueError, KeyError, RuntimeError) as err:
+        raise N2GError(f"cannot read GGUF model {gguf}: {str(err).splitlines()[0]}") from err
     model.hf_quantizer = None  # save_pretrained refuses a GGUF-loaded model otherwise
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
@@ -181,8 +188,9 @@ def _load_hf(source: Path | str | None, dtype: torch.dtype, local_only: bool) ->
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
         model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, local_files_only=local_only)
-    except OSError as err:
-        raise N2GError(f"cannot load model {source}: {str(err).splitlines()[0]}") from err
+    except (OSError, ValueError, KeyError, RuntimeError) as err:  # transformers' errors for a broken model
+        first_line = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise N2GError(f"cannot load model {source}: {first_line}") from err
     return model.eval(), tokenizer
 
 

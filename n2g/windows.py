@@ -8,7 +8,7 @@ positions are excluded from every statistic by `lengths`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
@@ -51,7 +51,8 @@ class WindowBatch:
 
 @dataclass
 class WindowStream:
-    """Iterates the windows of a document stream; `document_names[i]` names document i once it is read."""
+    """Iterates the windows of a document stream. Each document's name goes to `on_document` when given
+    (streamed, so memory stays flat), else to `document_names`; `documents_read` counts them."""
 
     documents: Iterable[Document]
     tokenizer: Any
@@ -59,12 +60,15 @@ class WindowStream:
     min_len: int = 8
     max_tokens: int | None = None
     max_windows_per_doc: int | None = None
+    on_document: Callable[[str], object] | None = None
     document_names: list[str] = field(default_factory=list)
+    documents_read: int = 0
 
     def __iter__(self) -> Iterator[Window]:
         """Windows in order; the `min_len` rule drops short document tails, and the window that reaches
         `max_tokens` is cut to it, so a budget is met exactly when the corpus is large enough."""
         self.document_names.clear()  # a second pass re-reads the same documents
+        self.documents_read = 0
         emitted = 0
         window_id = 0
         for doc_index, token_ids in self._tokenised():
@@ -86,8 +90,12 @@ class WindowStream:
         while chunk := list(islice(documents, _TOKENIZE_CHUNK)):
             encoded = self.tokenizer([d.text for d in chunk], add_special_tokens=False, verbose=False)
             for doc, ids in zip(chunk, encoded["input_ids"]):
-                self.document_names.append(doc.name)
-                yield len(self.document_names) - 1, ids
+                if self.on_document is not None:
+                    self.on_document(doc.name)
+                else:
+                    self.document_names.append(doc.name)
+                self.documents_read += 1
+                yield self.documents_read - 1, ids
 
 
 def batch_windows(windows: Iterable[Window], batch_size: int, window_len: int, pad_id: int,

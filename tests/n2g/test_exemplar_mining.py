@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -9,8 +10,10 @@ import torch
 from safetensors.torch import load_file
 
 from n2g.corpus import iter_documents
-from n2g.exemplar_mining import MiningConfig, mine_exemplars
+from n2g.exemplar_mining import MiningConfig
+from n2g.exemplar_run import mine_exemplars
 from n2g.exemplar_store import ExemplarSet, layer_file
+from n2g.model_loading import load_model
 from n2g.windows import WindowStream, batch_windows
 from tests.brute_force import top_k_windows
 
@@ -19,19 +22,32 @@ CONFIG = MiningConfig(layers=(0, 2), top_k=6, window_len=16, min_window_len=4, m
 
 
 def brute_force_activations(model, corpus: Path, config: MiningConfig) -> dict:
-    """Every window's activations for every neuron of the requested layers, via `run_with_cache`."""
+    """Every window's activations for the requested neurons of the requested layers, via `run_with_cache`."""
     stream = WindowStream(iter_documents(str(corpus)), model.tokenizer, config.window_len,
                           config.min_window_len, config.max_tokens)
     windows: list[tuple[int, list[int]]] = []
     acts: dict[int, list[torch.Tensor]] = {layer: [] for layer in config.layers}
     names = [model.neuron_hook(layer) for layer in config.layers]
-    for batch in batch_windows(stream, config.batch_size, config.window_len, model.pad_token_id, None):
+    bos = model.bos_token_id if model.prepend_bos else None
+    neurons = list(config.neurons) if config.neurons is not None else slice(None)
+    for batch in batch_windows(stream, config.batch_size, config.window_len, model.pad_token_id, bos):
         _, cache = model.bridge.run_with_cache(batch.tokens, names_filter=lambda n: n in names)
         for row, length in enumerate(batch.lengths.tolist()):
             windows.append((int(batch.window_ids[row]), batch.content[row, :length].tolist()))
+            first = int(bos is not None)  # the BOS position is never a candidate
             for layer in config.layers:
-                acts[layer].append(cache[model.neuron_hook(layer)][row, :length].clone())
+                acts[layer].append(cache[model.neuron_hook(layer)][row, first:first + length, neurons].clone())
     return {"windows": windows, "acts": acts}
+
+
+VARIANTS = {
+    "cpu-sparse": (CONFIG, False),
+    "dense-merge": (replace(CONFIG, sparse_merge=False), False),
+    "bos": (replace(CONFIG, max_tokens=3000), True),
+    "k1-one-neuron": (replace(CONFIG, top_k=1, neurons=(5,), max_tokens=3000), False),
+    "windows-shorter-than-dedup-context": (
+        replace(CONFIG, window_len=4, min_window_len=2, dedup_context=8, max_tokens=1500), False),
+}
 
 
 @pytest.fixture(scope="module")
@@ -46,21 +62,41 @@ def brute(tiny_model, small_corpus_dir: Path) -> dict:
     return brute_force_activations(tiny_model, small_corpus_dir, CONFIG)
 
 
-@pytest.mark.parametrize("layer", CONFIG.layers)
-def test_top_k_equals_brute_force(mined: ExemplarSet, brute: dict, layer: int) -> None:
-    shard = mined.layer(layer)
-    window_acts = brute["acts"][layer]
-    windows = [(wid, tokens, acts) for (wid, tokens), acts in zip(brute["windows"], window_acts)]
-    for neuron in range(shard["neurons"].numel()):
-        expected = top_k_windows(windows, neuron, CONFIG.top_k, CONFIG.dedup_context)
-        assert shard["window_ids"][neuron].tolist() == expected, f"neuron {layer}.{neuron}"
-        for slot, window_id in enumerate(expected):
-            length = int(shard["lengths"][neuron, slot])
-            truth = window_acts[window_id][:, neuron]
-            assert length == truth.numel()
-            assert torch.equal(shard["acts"][neuron, slot, :length], truth)
-            assert float(shard["values"][neuron, slot]) == float(truth.max())
-            assert shard["tokens"][neuron, slot, :length].tolist() == brute["windows"][window_id][1]
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_top_k_equals_brute_force(variant: str, tiny_model_dir: Path, small_corpus_dir: Path,
+                                  tmp_path: Path) -> None:
+    config, bos = VARIANTS[variant]
+    model = load_model(str(tiny_model_dir), device="cpu", dtype="fp32", prepend_bos=bos)
+    mine_exemplars(model, str(small_corpus_dir), tmp_path, config, progress=False)
+    mined_set = ExemplarSet(tmp_path)
+    reference = brute_force_activations(model, small_corpus_dir, config)
+    for layer in config.layers:
+        shard = mined_set.layer(layer)
+        windows = [(wid, tokens, acts) for (wid, tokens), acts in zip(reference["windows"], reference["acts"][layer])]
+        for row in range(shard["neurons"].numel()):
+            expected = top_k_windows(windows, row, config.top_k, config.dedup_context)
+            assert shard["window_ids"][row].tolist() == expected, f"{variant}: row {row} of layer {layer}"
+            for slot, window_id in enumerate(expected):
+                length = int(shard["lengths"][row, slot])
+                truth = windows[window_id][2][:, row]
+                assert length == truth.numel()
+                assert torch.equal(shard["acts"][row, slot, :length], truth)
+                assert float(shard["values"][row, slot]) == float(truth.max())
+                assert shard["tokens"][row, slot, :length].tolist() == windows[window_id][1]
+
+
+def test_forward_pass_stops_after_the_last_requested_layer(tiny_model, small_corpus_dir: Path,
+                                                           tmp_path: Path) -> None:
+    layers = tiny_model.bridge.original_model.model.layers
+    calls = {0: 0, 1: 0}
+    handles = [layers[i].register_forward_pre_hook(lambda *_, i=i: calls.__setitem__(i, calls[i] + 1)) for i in (0, 1)]
+    try:
+        mine_exemplars(tiny_model, str(small_corpus_dir), tmp_path, replace(CONFIG, layers=(0,), max_tokens=500),
+                       progress=False)
+    finally:
+        for handle in handles:
+            handle.remove()
+    assert calls[0] > 0 and calls[1] == 0
 
 
 def test_duplicates_were_really_removed(mined: ExemplarSet, brute: dict) -> None:

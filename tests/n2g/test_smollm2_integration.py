@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from n2g.exemplar_mining import MiningConfig, mine_exemplars
+from n2g.exemplar_mining import MiningConfig
+from n2g.exemplar_run import mine_exemplars
 from n2g.exemplar_store import ExemplarSet
 from n2g.model_loading import LoadedModel, cached_gguf_dir, load_model
 

@@ -57,17 +57,17 @@ def test_matches_brute_force(seed: int, sparse: bool) -> None:
     by_id = {w[0]: w for w in windows}
     for neuron in range(NEURONS):
         expected = top_k_windows(windows, neuron, K, CONTEXT)
-        assert topk["window_ids"][:, neuron].tolist() == expected
+        assert topk["window_ids"][neuron].tolist() == expected
         for slot, window_id in enumerate(expected):
             _, tokens, acts = by_id[window_id]
             length = len(tokens)
-            assert int(topk["lengths"][slot, neuron]) == length
-            assert topk["tokens"][slot, neuron, :length].tolist() == tokens
-            assert torch.equal(topk["acts"][slot, neuron, :length], acts[:, neuron])
-            assert bool((topk["acts"][slot, neuron, length:] == 0).all())
-            assert float(topk["values"][slot, neuron]) == float(acts[:, neuron].max())
-            assert int(topk["peak_pos"][slot, neuron]) == int(acts[:, neuron].argmax())
-            assert int(topk["doc_index"][slot, neuron]) == window_id // 3
+            assert int(topk["lengths"][neuron, slot]) == length
+            assert topk["tokens"][neuron, slot, :length].tolist() == tokens
+            assert torch.equal(topk["acts"][neuron, slot, :length], acts[:, neuron])
+            assert bool((topk["acts"][neuron, slot, length:] == 0).all())
+            assert float(topk["values"][neuron, slot]) == float(acts[:, neuron].max())
+            assert int(topk["peak_pos"][neuron, slot]) == int(acts[:, neuron].argmax())
+            assert int(topk["doc_index"][neuron, slot]) == window_id // 3
 
 
 def test_sparse_and_dense_agree_exactly() -> None:
@@ -79,7 +79,7 @@ def test_sparse_and_dense_agree_exactly() -> None:
 
 def test_fewer_windows_than_k_leaves_empty_slots() -> None:
     topk = run(synthetic_batches(seed=3, n_batches=1, batch=2), sparse=True).ranked()
-    assert bool((topk["window_ids"][2:] == -1).all()) and bool(torch.isinf(topk["values"][2:]).all())
+    assert bool((topk["window_ids"][:, 2:] == -1).all()) and bool(torch.isinf(topk["values"][:, 2:]).all())
 
 
 def handmade_batch(first_id: int, rows: list[tuple[list[int], list[float]]]) -> tuple[torch.Tensor, BatchContext]:
@@ -97,12 +97,12 @@ def test_repeats_never_linger_when_fewer_than_k_windows(sparse: bool) -> None:
     topk = RunningTopK(4, 1, 3, torch.device("cpu"), sparse=sparse)
     topk.update(*handmade_batch(0, [([1, 2, 3], [0.0, 0.0, 5.0]), ([1, 2, 3], [0.0, 0.0, 5.0]),
                                     ([0, 0, 1], [0.0, 2.0, 0.0])]))
-    assert topk.ranked()["window_ids"][:, 0].tolist() == [0, 2, -1, -1]
+    assert topk.ranked()["window_ids"][0].tolist() == [0, 2, -1, -1]
     topk.update(*handmade_batch(3, [([9, 2, 3], [0.0, 0.0, 6.0])]))  # same context (2, 3) at the peak
     ranked = topk.ranked()
-    assert ranked["window_ids"][:, 0].tolist() == [3, 2, -1, -1]
-    assert ranked["values"][:, 0].tolist() == [6.0, 2.0, float("-inf"), float("-inf")]
-    assert ranked["tokens"][0, 0].tolist() == [9, 2, 3] and bool((ranked["acts"][2:] == 0).all())
+    assert ranked["window_ids"][0].tolist() == [3, 2, -1, -1]
+    assert ranked["values"][0].tolist() == [6.0, 2.0, float("-inf"), float("-inf")]
+    assert ranked["tokens"][0, 0].tolist() == [9, 2, 3] and bool((ranked["acts"][:, 2:] == 0).all())
 
 
 def test_state_round_trip_continues_identically() -> None:
