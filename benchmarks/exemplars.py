@@ -22,7 +22,7 @@ processes stretch wall time but much less CPU time, so it is the steadier of the
 little: the host mostly waits).
 
 Usage: python benchmarks/exemplars.py [--model smollm2-135m] [--corpus python-stdlib] [--layers 0:2]
-       [--tokens 16384] [--batch-size 32] [--window-len 64] [--device auto] [--dtype auto] [--repeats 3]
+       [--tokens 65536] [--batch-size 32] [--window-len 64] [--device auto] [--dtype auto] [--repeats 3]
 Prints exactly one JSON object on stdout; everything else goes to stderr.
 """
 
@@ -57,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", default="smollm2-135m", help="model spec, as for `n2g exemplars --model`")
     parser.add_argument("--corpus", default="python-stdlib", help="corpus spec, as for `n2g exemplars`")
     parser.add_argument("--layers", default="0:2", help="layers, inclusive ranges: 0:2, 0,5,10 or all")
-    parser.add_argument("--tokens", type=_positive, default=16384, help="corpus tokens per measured pass")
+    parser.add_argument("--tokens", type=_positive, default=65536,
+                        help="corpus tokens per measured pass (short runs are dominated by top-k warm-up)")
     parser.add_argument("--batch-size", type=_positive, default=32, help="windows per forward pass")
     parser.add_argument("--window-len", type=_positive, default=64, help="tokens per window")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")

@@ -153,9 +153,7 @@ def cache_root() -> Path:
 
 def cached_gguf_dir(gguf: Path) -> Path:
     """Dequantise `gguf` into a Hugging Face directory once; later calls return the cached directory."""
-    stat = gguf.stat()
-    key = hashlib.sha256(f"{gguf.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:16]
-    target = cache_root() / "models" / f"{gguf.stem}-{key}"
+    target = cache_root() / "models" / f"{gguf.stem}-{_content_key(gguf)}"
     if (target / "config.json").is_file():
         return target
     logging.getLogger(__name__).warning("dequantising %s once into %s (about 20 s)", gguf.name, target)
@@ -177,6 +175,14 @@ def cached_gguf_dir(gguf: Path) -> Path:
     except OSError:
         shutil.rmtree(staging, ignore_errors=True)  # another process won the race; its copy is identical
     return target
+
+
+def _content_key(path: Path, head_bytes: int = 16 << 20) -> str:
+    """Key a file by its size and first 16 MB (not its path): every checkout's copy of a wheel shares one cache."""
+    digest = hashlib.sha256(str(path.stat().st_size).encode())
+    with path.open("rb") as file:
+        digest.update(file.read(head_bytes))
+    return digest.hexdigest()[:16]
 
 
 def _load_hf(source: Path | str | None, dtype: torch.dtype, local_only: bool) -> tuple[Any, Any]:
