@@ -41,13 +41,12 @@ from typing import Any
 import torch
 
 from n2g.cli import run_guarded
-from n2g.corpus import iter_documents
 from n2g.errors import N2GError
 from n2g.exemplar_mining import ExemplarMiner, MiningConfig, StopForward
-from n2g.exemplar_run import mine_exemplars
+from n2g.exemplar_run import mine_exemplars, window_batches, window_stream
 from n2g.model_loading import LoadedModel, load_model
 from n2g.specs import parse_index_spec
-from n2g.windows import WindowBatch, WindowStream, batch_windows
+from n2g.windows import WindowBatch
 
 PROG = "benchmarks/exemplars.py"
 
@@ -76,10 +75,7 @@ def _positive(text: str) -> int:
 
 def build_batches(model: LoadedModel, corpus: str, config: MiningConfig) -> list[WindowBatch]:
     """Tokenise and batch the corpus exactly as `mine_exemplars` does, up to `config.max_tokens`."""
-    stream = WindowStream(iter_documents(corpus, config.text_field), model.tokenizer, config.window_len,
-                          config.min_window_len, config.max_tokens, config.max_windows_per_doc)
-    bos_id = model.bos_token_id if model.prepend_bos else None
-    batches = list(batch_windows(stream, config.batch_size, config.window_len, model.pad_token_id, bos_id))
+    batches = list(window_batches(window_stream(model, corpus, config), model, config))
     if not batches:
         raise N2GError(f"corpus {corpus!r} gave no window of at least {config.min_window_len} tokens")
     return batches

