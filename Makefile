@@ -16,6 +16,7 @@ test-fast: setup
 
 bench: setup
 	.venv/bin/python benchmarks/exemplars.py
+	.venv/bin/python benchmarks/fit.py
 
 clean:
 	rm -rf demo-output .pytest_cache

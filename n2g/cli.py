@@ -1,4 +1,5 @@
-"""The `n2g` command: `n2g exemplars` mines max-activating windows; `n2g show` prints what was mined.
+"""The `n2g` command: `n2g exemplars` mines max-activating windows, `n2g fit` turns them into graphs,
+`n2g show` prints or draws what was mined or fitted, `n2g predict` compares a graph with its neuron on any text.
 
 Errors the user can cause print one line and exit with status 2 (see `n2g.errors`).
 """
@@ -61,7 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
                                      "language model as a graph of the tokens and contexts it fires on.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_exemplars(commands)
+    _add_fit(commands)
     _add_show(commands)
+    _add_predict(commands)
     return parser
 
 
@@ -109,15 +112,68 @@ def _add_exemplars(commands: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_run_exemplars)
 
 
-def _add_show(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser("show", help="print a neuron's mined exemplars, or the neurons that peak on a token")
+def _add_fit(commands: argparse._SubParsersAction) -> None:
+    from n2g.augmentation import AUGMENTERS
+    from n2g.token_keys import MATCHING_MODES
+
+    p = commands.add_parser("fit", help="fit a graph for every neuron from its exemplars",
+                            description="Prune, saliency, augmentation, trie and scores for every requested neuron, "
+                            "many neurons per forward pass. Writes one JSON graph per neuron to --out; an interrupted "
+                            "run resumes there and finished neurons are never redone.")
+    add_model_options(p)
+    p.set_defaults(model=None)
     p.add_argument("--exemplars", required=True, help="directory written by `n2g exemplars`")
-    target = p.add_mutually_exclusive_group(required=True)
-    target.add_argument("--neuron", help="LAYER.NEURON, e.g. 1.337")
-    target.add_argument("--peak-token", help="list neurons whose top windows mostly peak on this token")
+    p.add_argument("--out", required=True, help="graph directory (created; resumes an unfinished fit)")
+    p.add_argument("--layers", default="all", help="layers to fit, inclusive ranges (default: all mined)")
+    p.add_argument("--neurons", default="all", help="neurons to fit, inclusive ranges (default: all mined)")
+    p.add_argument("--augment", choices=AUGMENTERS, default="lm",
+                   help="substitutes from the model's own next-token distribution (lm), DistilBERT fill-mask "
+                        "(distilbert, needs a local model) or none")
+    p.add_argument("--augment-model", default=None, help="local DistilBERT directory for --augment distilbert")
+    p.add_argument("--token-matching", choices=MATCHING_MODES, default="exact",
+                   help="compare tokens exactly, or normalised (case of title words, surrounding spaces)")
+    p.add_argument("--max-context", type=_positive, default=64, help="tokens before the pivot pruning may keep")
+    p.add_argument("--prune-ratio", type=float, default=0.5, help="share of activation a pruned prompt keeps")
+    p.add_argument("--post-context", type=_non_negative, default=0, help="tokens after the pivot to keep")
+    p.add_argument("--pivots-per-window", type=_positive, default=8,
+                   help="firing tokens of each training window to explain, strongest first (paper: 1)")
+    p.add_argument("--activation-threshold", type=float, default=0.5, help="x a_max for a trie root / firing")
+    p.add_argument("--importance-threshold", type=float, default=0.75, help="importance for a context node")
+    p.add_argument("--token-budget", type=_positive, default=None,
+                   help="padded tokens per forward pass (default: 4096 on CPU, 65536 on GPU)")
+    p.add_argument("--group-size", type=_positive, default=None,
+                   help="neurons fitted together and written at once (default: 256 on CPU, 2048 on GPU)")
+    p.add_argument("--sequential", action="store_true", help="one neuron at a time (for speed comparisons)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the train/test split")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_run_fit)
+
+
+def _add_show(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("show", help="print or draw a neuron's graph, its exemplars, or neurons by peak token",
+                            description="With --graphs: a neuron's fitted graph as text, or drawn (svg, png), "
+                            "or as dot / json. With --exemplars: its mined windows, or the neurons that peak on a "
+                            "token.")
+    p.add_argument("neuron_id", nargs="?", metavar="NEURON", help="LAYER:NEURON, e.g. 1:337")
+    p.add_argument("--graphs", help="directory written by `n2g fit`")
+    p.add_argument("--exemplars", help="directory written by `n2g exemplars`")
+    p.add_argument("--neuron", dest="neuron_flag", help=argparse.SUPPRESS)
+    p.add_argument("--peak-token", help="list neurons whose top windows mostly peak on this token (--exemplars)")
+    p.add_argument("--format", choices=("text", "svg", "png", "dot", "json"), default="text")
+    p.add_argument("--out", help="file to write svg/png/dot/json to (default: NEURON.FORMAT; json/dot: stdout)")
     p.add_argument("--top", type=_positive, default=5, help="how many windows / neurons to print")
     p.add_argument("--model", default=None, help="model whose tokenizer decodes tokens (default: the miner's)")
     p.set_defaults(handler=_run_show)
+
+
+def _add_predict(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("predict", help="a graph's prediction next to the neuron's real activation, per token")
+    p.add_argument("neuron_id", metavar="NEURON", help="LAYER:NEURON, e.g. 1:337")
+    p.add_argument("text", help="the text to predict on ('-' reads stdin)")
+    p.add_argument("--graphs", required=True, help="directory written by `n2g fit`")
+    add_model_options(p)
+    p.set_defaults(model=None)
+    p.set_defaults(handler=_run_predict)
 
 
 def _positive(text: str) -> int:
@@ -156,15 +212,87 @@ def _run_exemplars(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_fit(args: argparse.Namespace) -> int:
+    from n2g.augmentation import AugmentConfig
+    from n2g.exemplar_store import ExemplarSet
+    from n2g.fitting import FitConfig
+    from n2g.graph_run import fit_graphs
+    from n2g.model_loading import load_model
+    from n2g.specs import parse_index_spec
+
+    exemplars = ExemplarSet(args.exemplars)
+    settings = exemplars.manifest["settings"]
+    model = load_model(args.model or settings["model"], device=args.device, dtype=args.dtype,
+                       prepend_bos=settings["prepend_bos"] if args.prepend_bos is None else args.prepend_bos)
+    layers = exemplars.layers if args.layers.strip().lower() == "all" else \
+        parse_index_spec(args.layers, model.n_layers, "layer")
+    neurons = None if args.neurons.strip().lower() == "all" else parse_index_spec(args.neurons, model.d_mlp, "neuron")
+    config = FitConfig(seed=args.seed, max_context=args.max_context, prune_ratio=args.prune_ratio,
+                       post_context=args.post_context, pivots_per_window=args.pivots_per_window,
+                       activation_threshold=args.activation_threshold,
+                       importance_threshold=args.importance_threshold, token_matching=args.token_matching,
+                       augment=AugmentConfig(method=args.augment, model=args.augment_model),
+                       token_budget=args.token_budget, group_size=args.group_size, sequential=args.sequential)
+    summary = fit_graphs(model, exemplars, args.out, layers, neurons, config, progress=not args.no_progress)
+    print(f"graphs in {args.out}: {summary.line()} ({summary.fitted_now} fitted now in {summary.seconds:.1f} s)")
+    return 0
+
+
 def _run_show(args: argparse.Namespace) -> int:
+    neuron_id = args.neuron_id or args.neuron_flag
+    if args.graphs:
+        return _show_graph(args, neuron_id)
+    if not args.exemplars:
+        raise N2GError("give --graphs DIR (a fitted graph) or --exemplars DIR (mined windows)")
     from n2g.exemplar_display import print_neuron, print_peak_token_neurons
     from n2g.exemplar_store import ExemplarSet
 
     exemplars = ExemplarSet(args.exemplars)
-    if args.neuron is not None:
-        print_neuron(exemplars, args.neuron, args.top, args.model)
-    else:
+    if args.peak_token is not None:
         print_peak_token_neurons(exemplars, args.peak_token, args.top, args.model)
+    elif neuron_id is not None:
+        print_neuron(exemplars, neuron_id, args.top, args.model)
+    else:
+        raise N2GError("give a NEURON (LAYER:NEURON) or --peak-token TOKEN")
+    return 0
+
+
+def _show_graph(args: argparse.Namespace, neuron_id: str | None) -> int:
+    from n2g.graph_display import graph_summary
+    from n2g.graph_files import GraphDirectory
+    from n2g.rendering import render
+    from n2g.specs import parse_neuron_id
+
+    if neuron_id is None:
+        raise N2GError("give the NEURON to show, as LAYER:NEURON")
+    graph = GraphDirectory(args.graphs).graph(*parse_neuron_id(neuron_id))
+    if args.format == "text":
+        print(graph_summary(graph))
+        return 0
+    data = render(graph, args.format)
+    out = args.out or (None if args.format in ("json", "dot") else f"neuron_{graph.layer}_{graph.neuron}.{args.format}")
+    if out is None or out == "-":
+        sys.stdout.write(data.decode("utf-8") + "\n")
+        return 0
+    with open(out, "wb") as handle:
+        handle.write(data)
+    print(f"wrote {out}")
+    return 0
+
+
+def _run_predict(args: argparse.Namespace) -> int:
+    from n2g.graph_display import prediction_table
+    from n2g.graph_files import GraphDirectory
+    from n2g.model_loading import load_model
+    from n2g.specs import parse_neuron_id
+
+    directory = GraphDirectory(args.graphs)
+    graph = directory.graph(*parse_neuron_id(args.neuron_id))
+    manifest = directory.manifest()
+    text = sys.stdin.read() if args.text == "-" else args.text
+    model = load_model(args.model or manifest["model"], device=args.device, dtype=args.dtype,
+                       prepend_bos=manifest["prepend_bos"] if args.prepend_bos is None else args.prepend_bos)
+    print(prediction_table(graph, model, text))
     return 0
 
 

@@ -6,19 +6,11 @@ from typing import Any
 
 import torch
 
-from n2g.errors import N2GError
 from n2g.exemplar_store import ExemplarSet
 from n2g.model_loading import load_tokenizer
+from n2g.specs import parse_neuron_id
 
 _BEFORE, _AFTER = 12, 3  # tokens of context printed around a window's peak
-
-
-def parse_neuron_id(text: str) -> tuple[int, int]:
-    """'1.337' -> (1, 337)."""
-    parts = text.split(".")
-    if len(parts) != 2 or not all(p.isdigit() for p in parts):
-        raise N2GError(f"bad neuron {text!r}: write LAYER.NEURON, e.g. 1.337")
-    return int(parts[0]), int(parts[1])
 
 
 def _tokenizer(exemplars: ExemplarSet, model: str | None) -> Any:

@@ -11,6 +11,14 @@ from pathlib import Path
 from n2g.errors import N2GError
 
 
+def parse_neuron_id(text: str) -> tuple[int, int]:
+    """'1:337' or '1.337' -> (1, 337): layer and neuron index."""
+    parts = text.strip().replace(".", ":").split(":")
+    if len(parts) != 2 or not all(p.isascii() and p.isdigit() for p in parts):
+        raise N2GError(f"bad neuron {text!r}: write LAYER:NEURON, e.g. 1:337")
+    return int(parts[0]), int(parts[1])
+
+
 def parse_index_spec(spec: str, size: int, what: str) -> list[int]:
     """Return the sorted, de-duplicated indices named by `spec`, each in [0, size)."""
     text = spec.strip().lower()

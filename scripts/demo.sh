@@ -29,7 +29,26 @@ if [ -n "$NEURON" ]; then
   "$BIN/n2g" show --exemplars "$OUT/exemplars" --neuron "$NEURON" --top 8
 fi
 
+FIT_NEURON="${NEURON:-0.0}"
+FIT_LAYER="${FIT_NEURON%%.*}"
+FIT_INDEX="${FIT_NEURON##*.}"
 echo
-echo "== 2-4. graphs -> database -> search =="
-echo "not built yet: graph fitting (issue 3), the graph store and 'n2g ingest' (issue 4), and the Cypher search"
-echo "behind 'n2g-search' (issue 5). The demo stops after exemplar mining; its output is in $OUT/exemplars."
+echo "== 2. graphs: fit neurons 0-63 of layer $FIT_LAYER and neuron $FIT_NEURON, many neurons per forward pass =="
+"$BIN/n2g" fit --exemplars "$OUT/exemplars" --out "$OUT/graphs" --layers "$FIT_LAYER" \
+  --neurons "0:63,$FIT_INDEX"
+
+echo
+echo "== neuron $FIT_LAYER:$FIT_INDEX as a graph: its patterns, and its scores against the paper's baselines =="
+"$BIN/n2g" show "$FIT_LAYER:$FIT_INDEX" --graphs "$OUT/graphs"
+"$BIN/n2g" show "$FIT_LAYER:$FIT_INDEX" --graphs "$OUT/graphs" --format svg --out "$OUT/neuron_${FIT_LAYER}_${FIT_INDEX}.svg"
+
+echo
+echo "== the graph predicting its neuron on new text =="
+"$BIN/n2g" predict "$FIT_LAYER:$FIT_INDEX" "import os
+from typing import Any
+x = 1  # not an import" --graphs "$OUT/graphs"
+
+echo
+echo "== 3-4. database -> search =="
+echo "not built yet: the graph store and 'n2g ingest' (issue 4), and the Cypher search behind 'n2g-search'"
+echo "(issue 5). The demo stops after graph fitting; its output is in $OUT/."

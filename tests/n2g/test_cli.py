@@ -26,7 +26,8 @@ def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize("command", [["n2g", "--help"], ["n2g", "exemplars", "--help"],
-                                     ["n2g", "show", "--help"], ["n2g-search", "--help"]])
+                                     ["n2g", "show", "--help"], ["n2g", "fit", "--help"],
+                                     ["n2g", "predict", "--help"], ["n2g-search", "--help"]])
 def test_help(command: list[str]) -> None:
     result = run_cli(*command)
     assert result.returncode == 0, result.stderr

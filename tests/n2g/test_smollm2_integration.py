@@ -90,3 +90,36 @@ def test_mining_real_text(smollm2: LoadedModel, tmp_path: Path) -> None:
             _, cache = smollm2.bridge.run_with_cache(tokens, names_filter=["blocks.2.mlp.hook_post"])
         alone = cache["blocks.2.mlp.hook_post"][0, :, neuron]
         torch.testing.assert_close(shard["acts"][neuron, 0, :length], alone, atol=1e-4, rtol=1e-4)
+
+
+def test_fitting_layer_0_neurons(smollm2: LoadedModel, tmp_path: Path) -> None:
+    """A few layer-0 neurons, the whole method (lm augmentation included) on real mined text: graphs are
+    fitted, their roots fire in the real model, scores are computed on held-out and random windows, and the
+    saved graph round-trips."""
+    from n2g.fitting import FitConfig
+    from n2g.graph_files import GraphDirectory
+    from n2g.graph_run import fit_graphs
+    from n2g.layer_probe import LayerProbe
+    from n2g.neuron_graph import NeuronGraph
+
+    neurons = (3, 12, 101, 1500)
+    config = MiningConfig(layers=(0,), neurons=neurons, top_k=12, max_tokens=12000, batch_size=16,
+                          n_random_windows=32, max_windows_per_doc=6)
+    mine_exemplars(smollm2, "python-stdlib", tmp_path / "ex", config, progress=False)
+    summary = fit_graphs(smollm2, ExemplarSet(tmp_path / "ex"), tmp_path / "graphs", [0], list(neurons),
+                         FitConfig(), progress=False)
+    assert summary.status["fitted"] == len(neurons)
+    probe = LayerProbe(smollm2, 0, 4096)
+    for graph in GraphDirectory(tmp_path / "graphs").graphs(0):
+        assert graph.roots and graph.scores["test"]["tokens"] > 0 and graph.scores["random"]["tokens"] > 0
+        assert graph.stats["mask_token"] == "<|im_end|>"
+        assert NeuronGraph.from_json(graph.to_json()).to_json() == graph.to_json()
+        # the graph fires where its neuron fires: on the neuron's own strongest window, at its peak
+        from n2g.prediction import GraphMatcher
+        from n2g.token_keys import Vocabulary
+
+        top = ExemplarSet(tmp_path / "ex").neuron(0, graph.neuron)
+        predicted = GraphMatcher(graph).predict(Vocabulary(smollm2.tokenizer, "exact").keys(top.tokens[0]))
+        assert predicted[top.peak_pos[0]] > graph.activation_threshold
+        assert float(probe.neuron_acts([(graph.neuron, top.tokens[0])])[0][top.peak_pos[0]]) == \
+            pytest.approx(top.a_max, rel=1e-3)

@@ -1,0 +1,153 @@
+"""Benchmark graph fitting: neurons per second with every stage batched across neurons, against the same
+neurons fitted one at a time (`FitConfig.sequential`: the same stages, each neuron's rows in its own passes).
+
+Exemplars are mined first (not timed) unless `--exemplars DIR` is given. The neurons are `--neurons` in all,
+drawn with a fixed seed and spread evenly over `--layers`. Both timings cover everything `n2g fit` does per
+layer except loading the model: the random-window pass (one per layer in both modes, so it does not favour
+either), split, prune, saliency, augmentation, trie and scores. One warm-up neuron runs first (outside both
+timings). CUDA is synchronised before each clock read.
+
+Also reported: real tokens run per neuron per stage in each mode (how much work sharing rows between neurons
+saves), forward calls, and the mean held-out F1 of the graphs and the two baselines.
+
+Usage: python benchmarks/fit.py [--model smollm2-135m] [--layers 0:2] [--neurons 32] [--tokens 50000]
+       [--exemplars DIR] [--augment lm] [--device auto] [--dtype auto] [--group-size N] [--skip-sequential]
+Prints exactly one JSON object on stdout; everything else goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from n2g.augmentation import AugmentConfig
+from n2g.cli import run_guarded
+from n2g.exemplar_mining import MiningConfig
+from n2g.exemplar_run import mine_exemplars
+from n2g.exemplar_store import ExemplarSet
+from n2g.fitting import FitConfig, LayerFitter
+from n2g.model_loading import LoadedModel, load_model
+from n2g.neuron_graph import NeuronGraph
+from n2g.scoring import mean_defined
+from n2g.specs import parse_index_spec
+
+PROG = "benchmarks/fit.py"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--corpus", default="python-stdlib")
+    parser.add_argument("--layers", default="0:2", help="inclusive layer ranges")
+    parser.add_argument("--neurons", type=int, default=32, help="neurons in all, spread over the layers")
+    parser.add_argument("--tokens", type=int, default=50000, help="corpus tokens to mine exemplars from")
+    parser.add_argument("--exemplars", default=None, help="use this exemplar directory instead of mining")
+    parser.add_argument("--augment", default="lm", choices=("lm", "none"))
+    parser.add_argument("--group-size", type=int, default=None)
+    parser.add_argument("--token-budget", type=int, default=None)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--dtype", default="auto")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--skip-sequential", action="store_true", help="measure the batched mode only")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return run_guarded(lambda: _run(args), prog=PROG)
+
+
+def _run(args: argparse.Namespace) -> int:
+    model = load_model(args.model, device=args.device, dtype=args.dtype)
+    layers = parse_index_spec(args.layers, model.n_layers, "layer")
+    with contextlib.ExitStack() as stack:
+        exemplars = _exemplars(args, model, layers, stack)
+        chosen = _choose(layers, model.d_mlp, args.neurons, args.seed)
+        config = FitConfig(augment=AugmentConfig(method=args.augment), group_size=args.group_size,
+                           token_budget=args.token_budget)
+        LayerFitter(model, exemplars, layers[0], chosen[layers[0]][:1], config).fit(chosen[layers[0]][:1])
+        batched = _measure(model, exemplars, chosen, config)
+        sequential = None if args.skip_sequential else \
+            _measure(model, exemplars, chosen, dataclasses.replace(config, sequential=True))
+    result = _report(args, model, chosen, batched, sequential)
+    print(json.dumps(result))
+    return 0
+
+
+def _exemplars(args: argparse.Namespace, model: LoadedModel, layers: list[int],
+               stack: contextlib.ExitStack) -> ExemplarSet:
+    if args.exemplars:
+        return ExemplarSet(args.exemplars)
+    out = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="n2g-bench-")))
+    print(f"mining {args.tokens} tokens for layers {layers} ...", file=sys.stderr)
+    mine_exemplars(model, args.corpus, out, MiningConfig(layers=tuple(layers), max_tokens=args.tokens,
+                                                          max_windows_per_doc=8), progress=False)
+    return ExemplarSet(out)
+
+
+def _choose(layers: list[int], d_mlp: int, total: int, seed: int) -> dict[int, list[int]]:
+    rng = random.Random(seed)
+    per_layer = [total // len(layers) + (i < total % len(layers)) for i in range(len(layers))]
+    return {layer: sorted(rng.sample(range(d_mlp), n)) for layer, n in zip(layers, per_layer)}
+
+
+def _sync(model: LoadedModel) -> None:
+    if model.device.type == "cuda":
+        torch.cuda.synchronize(model.device)
+
+
+def _measure(model: LoadedModel, exemplars: ExemplarSet, chosen: dict[int, list[int]],
+             config: FitConfig) -> dict[str, Any]:
+    graphs: list[NeuronGraph] = []
+    tokens: dict[str, int] = {}
+    calls = 0
+    _sync(model)
+    start = time.perf_counter()
+    for layer, neurons in chosen.items():
+        fitter = LayerFitter(model, exemplars, layer, neurons, config)
+        for group in fitter.groups():
+            graphs += fitter.fit(group)
+        stats = fitter.context.probe.stats
+        calls += stats.forward_calls
+        for stage, n in stats.by_stage.items():
+            tokens[stage] = tokens.get(stage, 0) + n
+    _sync(model)
+    return {"seconds": time.perf_counter() - start, "graphs": graphs, "tokens": tokens, "forward_calls": calls}
+
+
+def _report(args: argparse.Namespace, model: LoadedModel, chosen: dict[int, list[int]], batched: dict[str, Any],
+            sequential: dict[str, Any] | None) -> dict[str, Any]:
+    n = sum(map(len, chosen.values()))
+    fitted = [g for g in batched["graphs"] if g.status == "fitted"]
+    result: dict[str, Any] = {
+        "device": str(model.device) if model.device.type != "cuda" else torch.cuda.get_device_name(model.device),
+        "model": args.model, "dtype": str(model.dtype).replace("torch.", ""), "layers": list(chosen),
+        "neurons": n, "augment": args.augment, "neurons_per_s": n / batched["seconds"],
+        "seconds": batched["seconds"], "forward_calls": batched["forward_calls"],
+        "tokens_per_neuron": {k: round(v / n, 1) for k, v in batched["tokens"].items()},
+        "fitted": len(fitted),
+        "mean_test_f1": {name: mean_defined(g.scores[name]["test"]["f1"] for g in fitted)
+                         for name in ("n2g", "token_lookup", "ngram5")},
+    }
+    if sequential is not None:
+        result.update(sequential_neurons_per_s=n / sequential["seconds"], sequential_seconds=sequential["seconds"],
+                      speedup=sequential["seconds"] / batched["seconds"],
+                      sequential_forward_calls=sequential["forward_calls"],
+                      sequential_tokens_per_neuron={k: round(v / n, 1) for k, v in sequential["tokens"].items()},
+                      same_activating_tokens=sum(a.activating_tokens() == b.activating_tokens()
+                                                 for a, b in zip(batched["graphs"], sequential["graphs"])))
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,252 @@
+"""Fitting graphs for many neurons of one layer at once: split, prune, saliency, augment, build, score.
+
+Every stage collects the rows of all neurons of a group and hands them to one `LayerProbe` call, which packs
+them into large batches stopped at the layer. `FitConfig.sequential` fits one neuron at a time instead (same
+stages, same results, one neuron's rows per call): the benchmark's baseline.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from n2g.augmentation import AugmentConfig, augment, make_augmenter
+from n2g.baselines import NGramLookup, TokenLookup
+from n2g.exemplar_store import ExemplarSet, NeuronExemplars
+from n2g.layer_probe import LayerProbe
+from n2g.mask_token import choose_mask_token
+from n2g.model_loading import LoadedModel
+from n2g.neuron_graph import GAP, TOKEN, NeuronGraph, PatternStep
+from n2g.prediction import GraphMatcher
+from n2g.prompt import Prompt
+from n2g.pruning import TrainingExample, prune
+from n2g.saliency import add_importance
+from n2g.scoring import firing_scores
+from n2g.token_keys import Vocabulary
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    train_fraction: float = 0.5
+    seed: int = 0
+    max_context: int = 64  # tokens before the pivot that pruning may keep
+    prune_ratio: float = 0.5  # a pruned prompt keeps at least this share of the pivot's activation
+    post_context: int = 0  # tokens after the pivot kept in a prompt (never past a newline)
+    pivots_per_window: int = 8  # firing tokens of a training window explained, strongest first (paper: 1)
+    activation_threshold: float = 0.5  # x a_max: a token this active becomes a trie root
+    importance_threshold: float = 0.75  # a context token this important becomes a trie node
+    token_matching: str = "exact"
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    token_budget: int | None = None  # padded tokens per forward pass; None: by device
+    group_size: int | None = None  # neurons fitted together; None: by device
+    sequential: bool = False  # one neuron at a time (the benchmark's baseline)
+    mask_token_id: int | None = None  # None: chosen per tokenizer (`n2g.mask_token`)
+
+    def resolved_budget(self, device: torch.device) -> int:
+        return self.token_budget or (65536 if device.type == "cuda" else 4096)
+
+    def resolved_group(self, device: torch.device) -> int:
+        if self.sequential:
+            return 1
+        return self.group_size or (2048 if device.type == "cuda" else 256)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# -- the split ------------------------------------------------------------------------------------------------
+def split_windows(documents: Sequence[str], train_fraction: float, seed: int) -> tuple[list[int], list[int], str]:
+    """Train and test window indices, whole documents to one side where there are several documents, so test
+    text is text the graph never saw (same-file windows flatter every score). The strongest window (index 0)
+    always trains: it defines the neuron. Returns (train, test, "document" | "window")."""
+    rng = random.Random(seed)
+    target = max(1, round(len(documents) * train_fraction))
+    groups: dict[str, list[int]] = {}
+    for i, doc in enumerate(documents):
+        groups.setdefault(doc, []).append(i)
+    if len(groups) >= 2:
+        first, *rest = list(groups.values())
+        rng.shuffle(rest)
+        train: list[int] = []
+        test: list[int] = []
+        for group in [first, *rest]:
+            (train if len(train) < target else test).extend(group)
+        if test:
+            return sorted(train), sorted(test), "document"
+    others = list(range(1, len(documents)))
+    rng.shuffle(others)
+    return sorted([0, *others[: target - 1]]), sorted(others[target - 1:]), "window"
+
+
+# -- graph building -------------------------------------------------------------------------------------------
+def context_steps(importance: np.ndarray, t: int, keys: Sequence[str], texts: Sequence[str],
+                  threshold: float) -> list[PatternStep]:
+    """The context of position t, nearest first: important tokens, runs of others collapsed into one gap,
+    nothing after the last important token."""
+    steps: list[PatternStep] = []
+    for k in range(t - 1, -1, -1):
+        if importance[k] >= threshold:
+            steps.append(PatternStep(TOKEN, keys[k], texts[k], float(importance[k])))
+        elif not steps or steps[-1].kind != GAP:
+            steps.append(PatternStep(GAP))
+    while steps and steps[-1].kind == GAP:
+        steps.pop()
+    return steps
+
+
+def add_prompt(graph: NeuronGraph, prompt: Prompt, vocab: Vocabulary) -> None:
+    assert prompt.importance is not None
+    keys, texts = vocab.keys(prompt.tokens), vocab.texts(prompt.tokens)
+    norm = prompt.acts / graph.a_max
+    norm[prompt.pivot] = prompt.pivot_value / graph.a_max
+    for t in np.nonzero(norm > graph.activation_threshold)[0].tolist():
+        context = context_steps(prompt.importance[:, t], t, keys, texts, graph.importance_threshold)
+        graph.insert(keys[t], texts[t], float(norm[t]), float(prompt.importance[t, t]), context)
+
+
+# -- scoring ------------------------------------------------------------------------------------------------
+@dataclass
+class Windows:
+    """Token windows with the neuron's real activations as fractions of a_max."""
+
+    keys: list[list[str]]
+    acts: list[np.ndarray]
+
+    def concat(self) -> np.ndarray:
+        return np.concatenate(self.acts) if self.acts else np.zeros(0, np.float32)
+
+
+def score(predict: Callable[[Sequence[str]], np.ndarray], windows: Windows, threshold: float) -> dict[str, Any]:
+    predicted = [predict(keys) for keys in windows.keys]
+    flat = np.concatenate(predicted) if predicted else np.zeros(0, np.float32)
+    return firing_scores(windows.concat(), flat, threshold)
+
+
+def score_all(graph: NeuronGraph, train: Windows, test: Windows, random_windows: Windows) -> dict[str, Any]:
+    """The graph and the paper's two baselines, on held-out top windows and on random windows."""
+    token_lookup, ngram = TokenLookup(), NGramLookup(5)
+    for keys, acts in zip(train.keys, train.acts):
+        token_lookup.fit(keys, acts)
+        ngram.fit(keys, acts)
+    threshold = graph.activation_threshold
+    matcher = GraphMatcher(graph)
+    scores: dict[str, Any] = {}
+    for name, predictor in (("n2g", matcher.predict), ("token_lookup", token_lookup.predict),
+                            ("ngram5", ngram.predict)):
+        scores[name] = {"test": score(predictor, test, threshold), "random": score(predictor, random_windows,
+                                                                                   threshold)}
+    scores["test"], scores["random"] = scores["n2g"]["test"], scores["n2g"]["random"]
+    return scores
+
+
+# -- the layer -----------------------------------------------------------------------------------------------
+@dataclass
+class LayerContext:
+    """What every group of a layer shares."""
+
+    model: LoadedModel
+    model_name: str
+    layer: int
+    config: FitConfig
+    probe: LayerProbe
+    vocab: Vocabulary
+    mask_id: int
+    random_keys: list[list[str]]
+    random_truth: dict[int, list[np.ndarray]]  # neuron -> per random window [len] raw activations
+
+
+class LayerFitter:
+    def __init__(self, model: LoadedModel, exemplars: ExemplarSet, layer: int, neurons: Sequence[int],
+                 config: FitConfig, model_name: str | None = None) -> None:
+        self.exemplars, self.neurons, self.config = exemplars, list(neurons), config
+        probe = LayerProbe(model, layer, config.resolved_budget(model.device))
+        vocab = Vocabulary(model.tokenizer, config.token_matching)
+        mask = choose_mask_token(model.tokenizer, config.mask_token_id)
+        sample = exemplars.random_windows()
+        lengths = sample["lengths"]
+        truth = probe.all_neurons(sample["tokens"], lengths, self.neurons) if len(lengths) else None
+        random_truth = {n: [truth[r, : int(lengths[r]), j].numpy() for r in range(len(lengths))]
+                        if truth is not None else [] for j, n in enumerate(self.neurons)}
+        random_keys = [vocab.keys(sample["tokens"][r, : int(lengths[r])].tolist()) for r in range(len(lengths))]
+        self.context = LayerContext(model, model_name or exemplars.manifest["settings"]["model"], layer, config,
+                                    probe, vocab, mask.id, random_keys, random_truth)
+        self.mask = mask
+        self.augmenter = make_augmenter(config.augment, probe, model.tokenizer)
+
+    def groups(self) -> Iterator[list[int]]:
+        size = self.config.resolved_group(self.context.model.device)
+        for start in range(0, len(self.neurons), size):
+            yield self.neurons[start: start + size]
+
+    def fit(self, neurons: Sequence[int]) -> list[NeuronGraph]:
+        """Graphs for these neurons (in this order), every stage batched over all of them."""
+        ctx, config = self.context, self.config
+        exemplars = {n: self.exemplars.neuron(ctx.layer, n) for n in neurons}
+        graphs = {n: self._empty_graph(ex) for n, ex in exemplars.items()}
+        live = [n for n in neurons if graphs[n].status == "fitted"]
+        splits = {n: split_windows(exemplars[n].documents, config.train_fraction, config.seed + n) for n in live}
+        floors = {n: config.activation_threshold * exemplars[n].a_max for n in live}
+        examples = [ex for n in live for ex in self._examples(exemplars[n], splits[n][0], floors[n])]
+        prompts = prune(examples, ctx.probe.neuron_acts, config.max_context, config.prune_ratio)
+        a_max = {n: exemplars[n].a_max for n in live}
+        add_importance(prompts, ctx.probe.neuron_acts, ctx.mask_id, config.activation_threshold, a_max)
+        augmented: list[Prompt] = []
+        if self.augmenter is not None and prompts:
+            augmented = augment(prompts, self.augmenter, ctx.probe, config.augment, floors)
+            add_importance(augmented, ctx.probe.neuron_acts, ctx.mask_id, config.activation_threshold, a_max)
+        for prompt in [*prompts, *augmented]:
+            add_prompt(graphs[prompt.neuron], prompt, ctx.vocab)
+        for n in live:
+            self._finish(graphs[n], exemplars[n], splits[n], [p for p in prompts if p.neuron == n],
+                         sum(p.neuron == n for p in augmented))
+        return [graphs[n] for n in neurons]
+
+    def _empty_graph(self, ex: NeuronExemplars) -> NeuronGraph:
+        ctx, config = self.context, self.config
+        graph = NeuronGraph(model=ctx.model_name, layer=ctx.layer, neuron=ex.neuron, a_max=ex.a_max,
+                            token_matching=config.token_matching, activation_threshold=config.activation_threshold,
+                            importance_threshold=config.importance_threshold)
+        if ex.a_max <= 0 or not ex.tokens:
+            graph.status, graph.reason = "dead", "never fired in the corpus"
+        return graph
+
+    def _examples(self, ex: NeuronExemplars, train: Sequence[int], floor: float) -> list[TrainingExample]:
+        """One example per firing token of each training window, strongest first (the paper used only the
+        window's max; the others fire too, and a graph that never saw them cannot predict them)."""
+        out = []
+        for i in train:
+            acts = ex.acts[i].numpy()
+            firing = [int(p) for p in np.argsort(-acts, kind="stable") if acts[p] > floor]
+            for pivot in firing[: self.config.pivots_per_window]:
+                out.append(TrainingExample(ex.neuron, ex.tokens[i], acts, pivot,
+                                           self._post_length(ex.tokens[i], pivot)))
+        return out
+
+    def _post_length(self, tokens: Sequence[int], pivot: int) -> int:
+        following = self.context.vocab.texts(tokens[pivot + 1: pivot + 1 + self.config.post_context])
+        return next((i for i, text in enumerate(following) if "\n" in text), len(following))
+
+    def _finish(self, graph: NeuronGraph, ex: NeuronExemplars, split: tuple[list[int], list[int], str],
+                prompts: Sequence[Prompt], n_augmented: int) -> None:
+        ctx = self.context
+        train_idx, test_idx, split_kind = split
+
+        def windows(indices: Sequence[int]) -> Windows:
+            return Windows([ctx.vocab.keys(ex.tokens[i]) for i in indices],
+                           [ex.acts[i].numpy() / ex.a_max for i in indices])
+
+        random_windows = Windows(ctx.random_keys, [a / ex.a_max for a in ctx.random_truth[ex.neuron]])
+        graph.stats = {"train_windows": len(train_idx), "test_windows": len(test_idx), "split": split_kind,
+                       "prompts": len(prompts), "unpruned": sum(p.source == "unpruned" for p in prompts),
+                       "mean_prompt_tokens": float(np.mean([len(p.tokens) for p in prompts])) if prompts else None,
+                       "augmented": n_augmented, "pivot_at_first_position": sum(p == 0 for p in ex.peak_pos),
+                       "mask_token": self.mask.text, "fire_rate": ex.fire_rate}
+        if not graph.roots:
+            graph.status = "failed"
+            graph.reason = f"no training window reaches {graph.activation_threshold} x a_max"
+        graph.scores = score_all(graph, windows(train_idx), windows(test_idx), random_windows)
