@@ -12,8 +12,12 @@ import os
 import sys
 import warnings
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from n2g.errors import N2GError
+
+if TYPE_CHECKING:
+    from n2g.model_loading import LoadedModel
 
 EXIT_USER_ERROR = 2
 
@@ -212,18 +216,24 @@ def _run_exemplars(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_recorded_model(args: argparse.Namespace, model: str, prepend_bos: bool) -> LoadedModel:
+    """The model (and BOS policy) earlier results were made with, unless the command line overrides them."""
+    from n2g.model_loading import load_model
+
+    return load_model(args.model or model, device=args.device, dtype=args.dtype,
+                      prepend_bos=prepend_bos if args.prepend_bos is None else args.prepend_bos)
+
+
 def _run_fit(args: argparse.Namespace) -> int:
     from n2g.augmentation import AugmentConfig
     from n2g.exemplar_store import ExemplarSet
     from n2g.fitting import FitConfig
     from n2g.graph_run import fit_graphs
-    from n2g.model_loading import load_model
     from n2g.specs import parse_index_spec
 
     exemplars = ExemplarSet(args.exemplars)
     settings = exemplars.manifest["settings"]
-    model = load_model(args.model or settings["model"], device=args.device, dtype=args.dtype,
-                       prepend_bos=settings["prepend_bos"] if args.prepend_bos is None else args.prepend_bos)
+    model = _load_recorded_model(args, settings["model"], settings["prepend_bos"])
     layers = exemplars.layers if args.layers.strip().lower() == "all" else \
         parse_index_spec(args.layers, model.n_layers, "layer")
     neurons = None if args.neurons.strip().lower() == "all" else parse_index_spec(args.neurons, model.d_mlp, "neuron")
@@ -283,15 +293,13 @@ def _show_graph(args: argparse.Namespace, neuron_id: str | None) -> int:
 def _run_predict(args: argparse.Namespace) -> int:
     from n2g.graph_display import prediction_table
     from n2g.graph_files import GraphDirectory
-    from n2g.model_loading import load_model
     from n2g.specs import parse_neuron_id
 
     directory = GraphDirectory(args.graphs)
     graph = directory.graph(*parse_neuron_id(args.neuron_id))
     manifest = directory.manifest()
     text = sys.stdin.read() if args.text == "-" else args.text
-    model = load_model(args.model or manifest["model"], device=args.device, dtype=args.dtype,
-                       prepend_bos=manifest["prepend_bos"] if args.prepend_bos is None else args.prepend_bos)
+    model = _load_recorded_model(args, manifest["model"], manifest["prepend_bos"])
     print(prediction_table(graph, model, text))
     return 0
 

@@ -8,6 +8,7 @@ stages, same results, one neuron's rows per call): the benchmark's baseline.
 from __future__ import annotations
 
 import random
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -19,7 +20,7 @@ from n2g.augmentation import AugmentConfig, augment, make_augmenter
 from n2g.baselines import NGramLookup, TokenLookup
 from n2g.exemplar_store import ExemplarSet, NeuronExemplars
 from n2g.layer_probe import LayerProbe
-from n2g.mask_token import choose_mask_token
+from n2g.mask_token import MaskToken, choose_mask_token
 from n2g.model_loading import LoadedModel
 from n2g.neuron_graph import GAP, TOKEN, NeuronGraph, PatternStep
 from n2g.prediction import GraphMatcher
@@ -152,10 +153,9 @@ class LayerContext:
     model: LoadedModel
     model_name: str
     layer: int
-    config: FitConfig
     probe: LayerProbe
     vocab: Vocabulary
-    mask_id: int
+    mask: MaskToken
     random_keys: list[list[str]]
     random_truth: dict[int, list[np.ndarray]]  # neuron -> per random window [len] raw activations
 
@@ -166,16 +166,15 @@ class LayerFitter:
         self.exemplars, self.neurons, self.config = exemplars, list(neurons), config
         probe = LayerProbe(model, layer, config.resolved_budget(model.device))
         vocab = Vocabulary(model.tokenizer, config.token_matching)
-        mask = choose_mask_token(model.tokenizer, config.mask_token_id)
         sample = exemplars.random_windows()
         lengths = sample["lengths"]
         truth = probe.all_neurons(sample["tokens"], lengths, self.neurons) if len(lengths) else None
         random_truth = {n: [truth[r, : int(lengths[r]), j].numpy() for r in range(len(lengths))]
                         if truth is not None else [] for j, n in enumerate(self.neurons)}
         random_keys = [vocab.keys(sample["tokens"][r, : int(lengths[r])].tolist()) for r in range(len(lengths))]
-        self.context = LayerContext(model, model_name or exemplars.manifest["settings"]["model"], layer, config,
-                                    probe, vocab, mask.id, random_keys, random_truth)
-        self.mask = mask
+        mask = choose_mask_token(model.tokenizer, config.mask_token_id)
+        self.context = LayerContext(model, model_name or exemplars.manifest["settings"]["model"], layer, probe,
+                                    vocab, mask, random_keys, random_truth)
         self.augmenter = make_augmenter(config.augment, probe, model.tokenizer)
 
     def groups(self) -> Iterator[list[int]]:
@@ -194,16 +193,19 @@ class LayerFitter:
         examples = [ex for n in live for ex in self._examples(exemplars[n], splits[n][0], floors[n])]
         prompts = prune(examples, ctx.probe.neuron_acts, config.max_context, config.prune_ratio)
         a_max = {n: exemplars[n].a_max for n in live}
-        add_importance(prompts, ctx.probe.neuron_acts, ctx.mask_id, config.activation_threshold, a_max)
+        add_importance(prompts, ctx.probe.neuron_acts, ctx.mask.id, config.activation_threshold, a_max)
         augmented: list[Prompt] = []
         if self.augmenter is not None and prompts:
             augmented = augment(prompts, self.augmenter, ctx.probe, config.augment, floors)
-            add_importance(augmented, ctx.probe.neuron_acts, ctx.mask_id, config.activation_threshold, a_max)
+            add_importance(augmented, ctx.probe.neuron_acts, ctx.mask.id, config.activation_threshold, a_max)
         for prompt in [*prompts, *augmented]:
             add_prompt(graphs[prompt.neuron], prompt, ctx.vocab)
+        pruned_by_neuron: dict[int, list[Prompt]] = {n: [] for n in live}
+        for prompt in prompts:
+            pruned_by_neuron[prompt.neuron].append(prompt)
+        augmented_count = Counter(p.neuron for p in augmented)
         for n in live:
-            self._finish(graphs[n], exemplars[n], splits[n], [p for p in prompts if p.neuron == n],
-                         sum(p.neuron == n for p in augmented))
+            self._finish(graphs[n], exemplars[n], splits[n], pruned_by_neuron[n], augmented_count[n])
         return [graphs[n] for n in neurons]
 
     def _empty_graph(self, ex: NeuronExemplars) -> NeuronGraph:
@@ -245,7 +247,7 @@ class LayerFitter:
                        "prompts": len(prompts), "unpruned": sum(p.source == "unpruned" for p in prompts),
                        "mean_prompt_tokens": float(np.mean([len(p.tokens) for p in prompts])) if prompts else None,
                        "augmented": n_augmented, "pivot_at_first_position": sum(p == 0 for p in ex.peak_pos),
-                       "mask_token": self.mask.text, "fire_rate": ex.fire_rate}
+                       "mask_token": self.context.mask.text, "fire_rate": ex.fire_rate}
         if not graph.roots:
             graph.status = "failed"
             graph.reason = f"no training window reaches {graph.activation_threshold} x a_max"

@@ -79,7 +79,8 @@ def fit_graphs(model: LoadedModel, exemplars: ExemplarSet, out: str | Path, laye
             summary.probe.append(fitter.context.probe.stats)
     summary.seconds = time.perf_counter() - start
     for layer in layers:
-        summary.add([g for g in directory.graphs(layer) if g.neuron in set(wanted[layer])])
+        requested = set(wanted[layer])
+        summary.add([g for g in directory.graphs(layer) if g.neuron in requested])
     return summary
 
 

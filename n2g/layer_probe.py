@@ -36,11 +36,10 @@ class ProbeStats:
     rows: int = 0
     tokens: int = 0  # real tokens, BOS included
     padded_tokens: int = 0  # tokens the batches held, padding included
-    lm_tokens: int = 0  # of which run through the whole model
-    by_stage: dict[str, int] = field(default_factory=dict)  # real tokens per stage
+    by_stage: dict[str, int] = field(default_factory=dict)  # real tokens per stage ("augment": the whole model)
 
-    def add(self, stage: str, real: int, padded: int, calls: int, rows: int) -> None:
-        self.forward_calls += calls
+    def add(self, stage: str, real: int, padded: int, rows: int) -> None:
+        self.forward_calls += 1
         self.rows += rows
         self.tokens += real
         self.padded_tokens += padded
@@ -63,6 +62,7 @@ class LayerProbe:
         self.token_budget = token_budget
         self.lm_token_budget = lm_token_budget or max(256, token_budget // 4)
         self.bos = model.bos_to_prepend
+        self.offset = int(self.bos is not None)  # position of the first content token in a row
         self.hook_name = LoadedModel.neuron_hook(layer)
         self.stats = ProbeStats()
         special = getattr(model.tokenizer, "all_special_ids", None) or []
@@ -72,10 +72,9 @@ class LayerProbe:
     def _batches(self, lengths: Sequence[int], budget: int) -> Iterator[list[int]]:
         """Row indices, longest first, in batches of at most `budget` padded tokens (BOS included)."""
         order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-        bos = int(self.bos is not None)
         start = 0
         while start < len(order):
-            width = lengths[order[start]] + bos
+            width = lengths[order[start]] + self.offset
             size = max(1, budget // max(1, width))
             yield order[start: start + size]
             start += size
@@ -97,19 +96,16 @@ class LayerProbe:
                              self.model.device)
         return ids, lengths, requests, gather
 
-    def _record(self, stage: str, ids: torch.Tensor, lengths: torch.Tensor, lm: bool = False) -> None:
-        bos = int(self.bos is not None)
-        real = int(lengths.sum()) + bos * len(lengths)
-        self.stats.add(stage, real, ids.numel(), 1, len(lengths))
-        if lm:
-            self.stats.lm_tokens += real
+    def _record(self, stage: str, ids: torch.Tensor, lengths: torch.Tensor) -> None:
+        real = int(lengths.sum()) + self.offset * len(lengths)
+        self.stats.add(stage, real, ids.numel(), len(lengths))
 
     # -- lean passes, stopped at the layer ---------------------------------------------------------------------
     def _run_to_layer(self, ids: torch.Tensor, read) -> torch.Tensor:
         captured: list[torch.Tensor] = []
 
         def hook(activation: torch.Tensor, hook: object = None) -> None:
-            captured.append(read(activation[:, 0 if self.bos is None else 1:]))
+            captured.append(read(activation[:, self.offset:]))
             raise StopForward
 
         try:
@@ -155,7 +151,7 @@ class LayerProbe:
         for batch in self._batches([len(c) for c in plan.covers], self.lm_token_budget):
             ids, lengths, requests, gather = self._prepare(plan, batch, rows)
             acts, logprobs, proposals, proposal_lp = self._lm_batch(ids, gather, top_m)
-            self._record(stage, ids, lengths, lm=True)
+            self._record(stage, ids, lengths)
             for i, (r, row) in enumerate(requests):
                 length = len(rows[r][1])
                 result.acts[r] = acts[i]
@@ -167,7 +163,7 @@ class LayerProbe:
     def _lm_batch(self, ids: torch.Tensor, gather: _FlatGather,
                   top_m: int) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
         captured: list[torch.Tensor] = []
-        offset = 0 if self.bos is None else 1
+        offset = self.offset
 
         def hook(activation: torch.Tensor, hook: object = None) -> None:
             captured.append(gather.read(activation[:, offset:]))
