@@ -50,8 +50,8 @@ def _quiet_libraries() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
     warnings.filterwarnings("ignore")
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
-    for noisy in ("transformers", "transformer_lens", "huggingface_hub", "datasets"):
-        logging.getLogger(noisy).setLevel(logging.ERROR)
+    for noisy in ("transformers", "transformer_lens", "huggingface_hub", "datasets", "neo4j"):
+        logging.getLogger(noisy).setLevel(logging.CRITICAL if noisy == "neo4j" else logging.ERROR)
     try:
         from transformers.utils import logging as hf_logging
 
@@ -69,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_fit(commands)
     _add_show(commands)
     _add_predict(commands)
+    from ingest.cli import add_commands  # the store commands: ingest, load, export
+
+    add_commands(commands)
     return parser
 
 
@@ -99,15 +102,15 @@ def _add_exemplars(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--layers", default="all", help="layers, inclusive ranges: 0:4, 0,5,10 or all")
     p.add_argument("--neurons", default="all", help="neurons of each layer, inclusive ranges: 0:63 or all")
     p.add_argument("--out", required=True, help="output directory (created; an unfinished run there resumes)")
-    p.add_argument("--top-k", type=_positive, default=20, help="windows kept per neuron")
-    p.add_argument("--window-len", type=_positive, default=64, help="tokens per window")
-    p.add_argument("--max-tokens", type=_positive, default=None, help="stop after this many corpus tokens")
-    p.add_argument("--max-windows-per-doc", type=_positive, default=None,
+    p.add_argument("--top-k", type=positive, default=20, help="windows kept per neuron")
+    p.add_argument("--window-len", type=positive, default=64, help="tokens per window")
+    p.add_argument("--max-tokens", type=positive, default=None, help="stop after this many corpus tokens")
+    p.add_argument("--max-windows-per-doc", type=positive, default=None,
                    help="at most this many windows from one document (spreads a token budget over more files)")
-    p.add_argument("--batch-size", type=_positive, default=32, help="windows per forward pass")
+    p.add_argument("--batch-size", type=positive, default=32, help="windows per forward pass")
     p.add_argument("--random-windows", type=_non_negative, default=256,
                    help="size of the random window sample kept for out-of-distribution evaluation")
-    p.add_argument("--dedup-context", type=_positive, default=8,
+    p.add_argument("--dedup-context", type=positive, default=8,
                    help="windows whose last N tokens up to the neuron's peak are equal count once")
     p.add_argument("--fire-threshold", type=float, default=0.0, help="activation above which a token fired")
     p.add_argument("--seed", type=int, default=0, help="seed of the random window sample")
@@ -136,16 +139,16 @@ def _add_fit(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--augment-model", default=None, help="local DistilBERT directory for --augment distilbert")
     p.add_argument("--token-matching", choices=MATCHING_MODES, default="exact",
                    help="compare tokens exactly, or normalised (case of title words, surrounding spaces)")
-    p.add_argument("--max-context", type=_positive, default=64, help="tokens before the pivot pruning may keep")
+    p.add_argument("--max-context", type=positive, default=64, help="tokens before the pivot pruning may keep")
     p.add_argument("--prune-ratio", type=float, default=0.5, help="share of activation a pruned prompt keeps")
     p.add_argument("--post-context", type=_non_negative, default=0, help="tokens after the pivot to keep")
-    p.add_argument("--pivots-per-window", type=_positive, default=8,
+    p.add_argument("--pivots-per-window", type=positive, default=8,
                    help="firing tokens of each training window to explain, strongest first (paper: 1)")
     p.add_argument("--activation-threshold", type=float, default=0.5, help="x a_max for a trie root / firing")
     p.add_argument("--importance-threshold", type=float, default=0.75, help="importance for a context node")
-    p.add_argument("--token-budget", type=_positive, default=None,
+    p.add_argument("--token-budget", type=positive, default=None,
                    help="padded tokens per forward pass (default: 4096 on CPU, 65536 on GPU)")
-    p.add_argument("--group-size", type=_positive, default=None,
+    p.add_argument("--group-size", type=positive, default=None,
                    help="neurons fitted together and written at once (default: 256 on CPU, 2048 on GPU)")
     p.add_argument("--sequential", action="store_true", help="one neuron at a time (for speed comparisons)")
     p.add_argument("--seed", type=int, default=0, help="seed of the train/test split")
@@ -165,7 +168,7 @@ def _add_show(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--peak-token", help="list neurons whose top windows mostly peak on this token (--exemplars)")
     p.add_argument("--format", choices=("text", "svg", "png", "dot", "json"), default="text")
     p.add_argument("--out", help="file to write svg/png/dot/json to (default: NEURON.FORMAT; json/dot: stdout)")
-    p.add_argument("--top", type=_positive, default=5, help="how many windows / neurons to print")
+    p.add_argument("--top", type=positive, default=5, help="how many windows / neurons to print")
     p.add_argument("--model", default=None, help="model whose tokenizer decodes tokens (default: the miner's)")
     p.set_defaults(handler=_run_show)
 
@@ -180,7 +183,7 @@ def _add_predict(commands: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_run_predict)
 
 
-def _positive(text: str) -> int:
+def positive(text: str) -> int:
     value = int(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")

@@ -123,9 +123,12 @@ def read_manifest(out_dir: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text())
+        found = json.loads(path.read_text())
     except json.JSONDecodeError as err:
         raise N2GError(f"{path} is not valid JSON: delete the directory to start over") from err
+    if not isinstance(found, dict):
+        raise N2GError(f"{path} is damaged (not a JSON object): delete the directory to start over")
+    return found
 
 
 @dataclass
@@ -144,6 +147,16 @@ class NeuronExemplars:
     starts: list[int]
 
 
+def _load_shard(path: Path) -> dict[str, torch.Tensor]:
+    if not path.is_file():
+        raise N2GError(f"{path} is missing: the exemplar directory is damaged (re-run `n2g exemplars` elsewhere)")
+    try:
+        return load_file(str(path))
+    except Exception as err:  # safetensors raises its own error type for a damaged header or body
+        raise N2GError(f"{path} is damaged ({str(err).splitlines()[0] if str(err) else type(err).__name__}): "
+                       "re-run `n2g exemplars` into a new directory") from err
+
+
 class ExemplarSet:
     """Read access to a finished exemplar directory."""
 
@@ -155,8 +168,11 @@ class ExemplarSet:
         if manifest is None:
             raise N2GError(f"no exemplars in {out_dir} (no {MANIFEST}): run `n2g exemplars --out {out_dir}`")
         self.manifest = manifest
-        self.layers: list[int] = list(manifest["layers"])
-        self.neurons: list[int] = list(manifest["neurons"])
+        try:
+            self.layers: list[int] = list(manifest["layers"])
+            self.neurons: list[int] = list(manifest["neurons"])
+        except (KeyError, TypeError) as err:
+            raise N2GError(f"{self.dir / MANIFEST} is damaged (no {err}): delete the directory to start over") from err
         self._shards: dict[int, dict[str, torch.Tensor]] = {}
         self._documents: list[str] | None = None
 
@@ -165,11 +181,11 @@ class ExemplarSet:
         if layer not in self.layers:
             raise N2GError(f"layer {layer} not in {self.dir} (it has layers {self.manifest['layers_spec']})")
         if layer not in self._shards:
-            self._shards[layer] = load_file(str(layer_file(self.dir, layer)))
+            self._shards[layer] = _load_shard(layer_file(self.dir, layer))
         return self._shards[layer]
 
     def random_windows(self) -> dict[str, torch.Tensor]:
-        return load_file(str(self.dir / RANDOM_WINDOWS))
+        return _load_shard(self.dir / RANDOM_WINDOWS)
 
     def document_names(self) -> list[str]:
         if self._documents is None:

@@ -43,7 +43,7 @@ class GraphDirectory:
             return
         if found.get("format") != FORMAT:
             raise N2GError(f"{self.dir} holds something other than n2g graphs: choose another --out")
-        differing = sorted(k for k in set(found) | set(settings) if k not in ("format", "version")
+        differing = sorted(k for k in set(found) | set(settings) if k not in ("format", "version", "exemplars")
                            and found.get(k) != settings.get(k))
         if differing:
             raise N2GError(f"{self.dir} holds graphs fitted with other settings ({', '.join(differing)}): "
@@ -90,6 +90,10 @@ class GraphDirectory:
                             continue  # a torn line: the fit that left it will redo that neuron
             self._index[layer] = index
         return self._index[layer]
+
+    def neurons(self, layer: int) -> set[int]:
+        """Neurons of the layer with a graph (read-only: unlike `done`, never cuts a torn line)."""
+        return set(self._read_index(layer))
 
     def graph(self, layer: int, neuron: int) -> NeuronGraph:
         self.manifest()

@@ -48,10 +48,12 @@ def _fmt(value: float | None) -> str:
 
 
 def fit_settings(model: LoadedModel, exemplars: ExemplarSet, config: FitConfig) -> dict[str, Any]:
-    """What makes two fits comparable: a graph directory holds graphs of one model, exemplar set and config."""
+    """What makes two fits comparable: a graph directory holds graphs of one model, exemplar set and config.
+    The exemplars are compared by how they were mined, not where they lie, so a work directory can move."""
     settings = {k: v for k, v in config.to_dict().items() if k not in ("token_budget", "group_size", "sequential")}
+    mined = {k: v for k, v in exemplars.manifest["settings"].items() if k not in ("layers", "neurons")}
     return {"model": exemplars.manifest["settings"]["model"], "exemplars": str(exemplars.dir.resolve()),
-            "exemplar_tokens": exemplars.manifest["tokens"], "config": settings,
+            "exemplar_settings": mined, "exemplar_tokens": exemplars.manifest["tokens"], "config": settings,
             "prepend_bos": model.prepend_bos}
 
 

@@ -117,6 +117,8 @@ class NeuronGraph:
     roots: list[TrieNode] = field(default_factory=list)
     scores: dict[str, Any] = field(default_factory=dict)
     stats: dict[str, Any] = field(default_factory=dict)
+    # The text `from_json` read, so that storing a graph read from a file need not serialise it again.
+    source_json: str | None = field(default=None, compare=False, repr=False)
 
     @property
     def name(self) -> str:
@@ -166,6 +168,10 @@ class NeuronGraph:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False)
 
+    def stored_json(self) -> str:
+        """The JSON as read (unchanged graphs only: loaders do not edit what they read), else `to_json()`."""
+        return self.source_json if self.source_json is not None else self.to_json()
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> NeuronGraph:
         if data.get("format") != FORMAT:
@@ -189,6 +195,8 @@ class NeuronGraph:
         if not isinstance(data, dict):
             raise N2GError("not an n2g graph (not a JSON object)")
         try:
-            return cls.from_dict(data)
+            graph = cls.from_dict(data)
         except (KeyError, TypeError, ValueError, AttributeError) as err:
             raise N2GError(f"damaged n2g graph ({type(err).__name__}: {err})") from err
+        graph.source_json = text.strip()
+        return graph

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job end to end on a small slice of the offline default model (SmolLM2-135M, layers 0-2) and corpus
-# (the Python standard library). Runs as far as the pipeline is built and says where it stops.
+# (the Python standard library): exemplars, graphs, the store, and searches over it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
@@ -49,6 +49,23 @@ from typing import Any
 x = 1  # not an import" --graphs "$OUT/graphs"
 
 echo
-echo "== 3-4. database -> search =="
-echo "not built yet: the graph store and 'n2g ingest' (issue 4), and the Cypher search behind 'n2g-search'"
-echo "(issue 5). The demo stops after graph fitting; its output is in $OUT/."
+echo "== 3. the store: load the fitted graphs into an embedded LadybugDB file =="
+rm -f "$OUT/n2g.lbdb"
+"$BIN/n2g" load --graphs "$OUT/graphs" --db "$OUT/n2g.lbdb" --no-progress
+
+echo
+echo "== 4. search it: neurons that fire on 'import' (normalised: ' import', 'Import', ...) =="
+"$BIN/n2g-search" --db "$OUT/n2g.lbdb" --activating-token import --limit 5
+echo
+echo "== in-context neurons: a token both activating and in the context =="
+"$BIN/n2g-search" --db "$OUT/n2g.lbdb" --repeated-token --limit 5
+echo
+echo "== neuron pairs whose token sets lie one inside the other (>= 0.9) =="
+"$BIN/n2g-search" --db "$OUT/n2g.lbdb" --duplicates --mode subset --same-layer --limit 5
+echo
+echo "== your own Cypher: the tokens most neurons fire on =="
+echo 'MATCH (n:Neuron)-[:ACTIVATES_ON]->(t:Token) RETURN t.text AS token, count(n) AS neurons
+ORDER BY neurons DESC, token LIMIT $k' | "$BIN/n2g-search" --db "$OUT/n2g.lbdb" --cypher - --param k=5
+echo
+echo "The whole pipeline in one resumable command: n2g ingest --layers 0 --neurons 0:16 (see README)."
+echo "Output of this demo: $OUT/."

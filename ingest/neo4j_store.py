@@ -1,0 +1,134 @@
+"""Neo4j through the official driver, for users who run a server (see docker/). Credentials come from
+NEO4J_USER / NEO4J_PASSWORD and are never printed; NEO4J_DATABASE picks a database other than the default.
+
+Constraints and indexes are created first; a batch is then one write transaction of `UNWIND $rows` statements:
+shared nodes by MERGE (shards may load in parallel), a neuron's own nodes and edges by CREATE (a neuron already
+stored is skipped before the batch is built). Every statement sent is in `STATEMENTS`, which the test suite lints
+with Neo4j's own parser (`@neo4j-cypher/language-support`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from ingest import schema
+from ingest.graph_rows import GraphRows
+from ingest.store import GraphStore, check_parameters
+from n2g.errors import N2GError
+
+BATCH_ROWS = 5000
+
+CONSTRAINTS = {f"constraint_{t.name}": f"CREATE CONSTRAINT {t.name.lower()}_{t.key} IF NOT EXISTS "
+                                       f"FOR (n:{t.name}) REQUIRE n.{t.key} IS UNIQUE"
+               for t in schema.NODE_TABLES}
+INDEXES = {
+    "index_neuron_layer": "CREATE INDEX neuron_model_layer IF NOT EXISTS FOR (n:Neuron) ON (n.model, n.layer)",
+    "index_neuron_signature": "CREATE INDEX neuron_signature IF NOT EXISTS FOR (n:Neuron) ON (n.signature)",
+    "index_graph_node_neuron": "CREATE INDEX graph_node_neuron IF NOT EXISTS FOR (g:GraphNode) ON (g.neuron_id)",
+}
+
+
+def _merge_node(table: schema.NodeTable) -> str:
+    rest = [c for c in table.column_names if c != table.key]
+    on_create = f" ON CREATE SET {', '.join(f'n.{c} = row.{c}' for c in rest)}" if rest else ""
+    return f"UNWIND $rows AS row MERGE (n:{table.name} {{{table.key}: row.{table.key}}}){on_create}"
+
+
+def _create_node(table: schema.NodeTable) -> str:
+    return (f"UNWIND $rows AS row CREATE (n:{table.name}) "
+            f"SET {', '.join(f'n.{c} = row.{c}' for c in table.column_names)}")
+
+
+def _rel(table: schema.RelTable) -> str:
+    source, target = schema.node_table(table.source), schema.node_table(table.target)
+    verb = "MERGE" if table.source in schema.SHARED_TABLES else "CREATE"
+    props = f" SET {', '.join(f'r.{c} = row.{c}' for c in table.column_names)}" if table.columns else ""
+    return (f"UNWIND $rows AS row MATCH (a:{source.name} {{{source.key}: row.from}}) "
+            f"MATCH (b:{target.name} {{{target.key}: row.to}}) {verb} (a)-[r:{table.name}]->(b){props}")
+
+
+LOAD = {t.name: _merge_node(t) if t.name in schema.SHARED_TABLES else _create_node(t) for t in schema.NODE_TABLES}
+LOAD.update({t.name: _rel(t) for t in schema.REL_TABLES})
+# Everything this backend sends, by name, with its parameters: what the linter test checks.
+STATEMENTS: dict[str, str] = {**CONSTRAINTS, **INDEXES, **{f"load_{k}": v for k, v in LOAD.items()}}
+
+
+class Neo4jStore(GraphStore):
+    engine = "neo4j"
+    default_batch = 1_000  # one write transaction each: keeps a transaction's memory on the server modest
+
+    def __init__(self, uri: str, read_only: bool = False) -> None:
+        import neo4j
+        from neo4j import exceptions
+
+        self.location, self.read_only = uri, read_only
+        self._database = os.environ.get("NEO4J_DATABASE") or None
+        user = os.environ.get("NEO4J_USER", "neo4j")
+        password = os.environ.get("NEO4J_PASSWORD", "")
+        try:
+            self._driver = neo4j.GraphDatabase.driver(uri, auth=(user, password))
+            self._driver.verify_connectivity()
+        except exceptions.AuthError as err:
+            raise N2GError(f"Neo4j at {uri} refused the credentials of user {user!r} "
+                           "(set NEO4J_USER and NEO4J_PASSWORD)") from err
+        except (exceptions.ServiceUnavailable, exceptions.ConfigurationError, ValueError, OSError) as err:
+            raise N2GError(f"cannot reach Neo4j at {uri}: {_first_line(err)}") from err
+        except exceptions.Neo4jError as err:
+            raise N2GError(f"Neo4j at {uri}: {_first_line(err)}") from err
+
+    def ensure_schema(self) -> None:
+        for statement in (*CONSTRAINTS.values(), *INDEXES.values()):
+            self._session_run(statement, {}, write=True)
+
+    def write(self, rows: GraphRows) -> None:
+        def work(tx: Any) -> None:
+            for table in (*schema.NODE_TABLES, *schema.REL_TABLES):
+                for chunk in _chunks(rows.records(table.name)):
+                    tx.run(LOAD[table.name], rows=chunk).consume()
+
+        self._guard(lambda session: session.execute_write(work), write=True)
+
+    def rows(self, cypher: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        return self._session_run(cypher, dict(params or {}), write=False)
+
+    def run_write(self, cypher: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        """A user's own statement that may write (`n2g-search --cypher ... --write`)."""
+        return self._session_run(cypher, dict(params or {}), write=True)
+
+    def _session_run(self, cypher: str, params: dict[str, Any], write: bool) -> list[dict[str, Any]]:
+        check_parameters(cypher, params)
+
+        def work(tx: Any) -> list[dict[str, Any]]:
+            return tx.run(cypher, params).data()
+
+        return self._guard(lambda s: s.execute_write(work) if write else s.execute_read(work), write)
+
+    def _guard(self, action: Any, write: bool) -> Any:
+        import neo4j
+        from neo4j import exceptions
+
+        if write and self.read_only:
+            raise N2GError(f"{self.location} is open read-only")
+        mode = neo4j.WRITE_ACCESS if write else neo4j.READ_ACCESS
+        try:
+            with self._driver.session(database=self._database, default_access_mode=mode) as session:
+                return action(session)
+        except exceptions.Neo4jError as err:
+            raise N2GError(f"Neo4j ({self.location}): {_first_line(err)}") from err
+        except (exceptions.ServiceUnavailable, exceptions.SessionExpired, OSError) as err:
+            raise N2GError(f"lost Neo4j at {self.location}: {_first_line(err)}") from err
+
+    def close(self) -> None:
+        self._driver.close()
+
+
+def _chunks(records: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    for start in range(0, len(records), BATCH_ROWS):
+        yield records[start: start + BATCH_ROWS]
+
+
+def _first_line(err: BaseException) -> str:
+    text = getattr(err, "message", None) or str(err) or type(err).__name__
+    return str(text).strip().splitlines()[0]

@@ -1,0 +1,139 @@
+"""`n2g ingest`: exemplars -> graphs -> store for the requested neurons of a model, in one resumable command.
+
+    WORK/exemplars   `n2g exemplars` output (checkpointed; resumes)
+    WORK/graphs      `n2g fit` output (appended and fsynced per group of neurons; resumes)
+    --db             the store, one transaction per batch of neurons (neurons already stored are skipped)
+
+Each stage resumes from what the one before it left, so after a kill at any moment the same command finishes the
+job, and the store ends as an uninterrupted run leaves it; re-running a finished job changes nothing. `--shard i/n`
+takes every n-th requested neuron of each layer into WORK/shard-i-of-n, so shards run on separate machines or
+GPUs and `n2g load --work-dir WORK` stores them all.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ingest import schema
+from ingest.store import GraphStore
+from ingest.store_loader import GraphSource, TopExamples, load_graphs
+from n2g.augmentation import AugmentConfig
+from n2g.errors import N2GError
+from n2g.exemplar_mining import MiningConfig
+from n2g.exemplar_run import mine_exemplars
+from n2g.exemplar_store import ExemplarSet
+from n2g.fitting import FitConfig
+from n2g.graph_files import GraphDirectory
+from n2g.graph_run import fit_graphs
+from n2g.model_loading import LoadedModel
+
+# Corpus tokens mined by default: enough for stable top-20 exemplars, sized so that a few neurons of an early
+# layer finish in minutes on a 2-core CPU; a GPU mines millions of tokens in that time.
+DEFAULT_MAX_TOKENS = {"cpu": 200_000, "cuda": 5_000_000}
+DEFAULT_MINING_BATCH = {"cpu": 32, "cuda": 256}
+CPU_WINDOWS_PER_DOC = 8  # spread a small CPU token budget over more files (held-out scoring splits by file)
+
+
+@dataclass(frozen=True)
+class Shard:
+    index: int = 0
+    count: int = 1
+
+    @classmethod
+    def parse(cls, text: str | None) -> Shard:
+        if not text:
+            return cls()
+        parts = text.split("/")
+        if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+            raise N2GError(f"bad --shard {text!r}: write I/N, e.g. 0/4 (shards 0 to N-1)")
+        index, count = int(parts[0]), int(parts[1])
+        if count < 1 or index >= count:
+            raise N2GError(f"bad --shard {text!r}: need 0 <= I < N")
+        return cls(index, count)
+
+    def take(self, neurons: Sequence[int]) -> list[int]:
+        return list(neurons[self.index:: self.count])
+
+    def work_dir(self, root: Path) -> Path:
+        return root if self.count == 1 else root / f"shard-{self.index}-of-{self.count}"
+
+
+@dataclass
+class IngestPlan:
+    corpus: str
+    layers: list[int]
+    neurons: list[int]  # of each layer, this shard's share
+    work_dir: Path
+    db: str
+    mining: MiningConfig
+    fit: FitConfig
+    load_batch: int | None = None  # None: the engine's default
+    progress: bool = True
+
+
+@dataclass
+class Coverage:
+    requested: int
+    status: Counter = field(default_factory=Counter)
+    reasons: Counter = field(default_factory=Counter)
+
+    @property
+    def missing(self) -> int:
+        return self.requested - sum(self.status.values())
+
+    def line(self) -> str:
+        parts = [f"{self.status[s]} {s}" for s in ("fitted", "dead", "failed")]
+        if self.missing:
+            parts.append(f"{self.missing} NOT STORED")
+        reasons = "; ".join(f"{count} {reason}" for reason, count in self.reasons.most_common())
+        return (f"coverage: {sum(self.status.values())} of {self.requested} requested neurons stored: "
+                f"{', '.join(parts)}" + (f" (failed: {reasons})" if reasons else ""))
+
+
+def default_mining(model: LoadedModel, layers: Sequence[int], neurons: Sequence[int] | None,
+                   max_tokens: int | None, top_k: int, seed: int) -> MiningConfig:
+    device = model.device.type if model.device.type in DEFAULT_MAX_TOKENS else "cpu"
+    return MiningConfig(layers=tuple(layers), neurons=None if neurons is None else tuple(neurons), top_k=top_k,
+                        max_tokens=max_tokens or DEFAULT_MAX_TOKENS[device], batch_size=DEFAULT_MINING_BATCH[device],
+                        max_windows_per_doc=CPU_WINDOWS_PER_DOC if device == "cpu" else None, seed=seed)
+
+
+def default_fit(augment: str, token_matching: str, seed: int) -> FitConfig:
+    return FitConfig(seed=seed, token_matching=token_matching, augment=AugmentConfig(method=augment))
+
+
+def _stage(plan: IngestPlan, text: str) -> None:
+    if plan.progress:
+        print(f"n2g ingest {text}", file=sys.stderr, flush=True)
+
+
+def run_ingest(model: LoadedModel, plan: IngestPlan, store: GraphStore) -> Coverage:
+    """The three stages. Open the store before loading the model, so that a wrong --db fails at once."""
+    exemplar_dir, graph_dir = plan.work_dir / "exemplars", plan.work_dir / "graphs"
+    store.ensure_schema()
+    _stage(plan, f"[1/3] exemplars of {len(plan.neurons)} neurons x {len(plan.layers)} layers -> {exemplar_dir}")
+    mine_exemplars(model, plan.corpus, exemplar_dir, plan.mining, progress=plan.progress)
+    exemplars = ExemplarSet(exemplar_dir)
+    _stage(plan, f"[2/3] graphs -> {graph_dir}")
+    fit_graphs(model, exemplars, graph_dir, plan.layers, plan.neurons, plan.fit, progress=plan.progress)
+    _stage(plan, f"[3/3] store -> {plan.db}")
+    source = GraphSource(GraphDirectory(graph_dir), {layer: plan.neurons for layer in plan.layers},
+                         TopExamples(exemplars, model.tokenizer))
+    load_graphs(store, source, plan.load_batch, plan.progress, "store")
+    return coverage(store, exemplars.manifest["settings"]["model"], plan.layers, plan.neurons)
+
+
+def coverage(store: GraphStore, model: str, layers: Sequence[int], neurons: Sequence[int]) -> Coverage:
+    """Every requested neuron accounted for, from what the store holds."""
+    wanted = {schema.neuron_id(model, layer, n) for layer in layers for n in neurons}
+    result = Coverage(requested=len(wanted))
+    for row in store.neuron_status(model):
+        if schema.neuron_id(model, row["layer"], row["neuron"]) in wanted:
+            result.status[row["status"]] += 1
+            if row["status"] == "failed":
+                result.reasons[row["reason"] or "no reason recorded"] += 1
+    return result

@@ -1,0 +1,99 @@
+"""The one schema both engines hold, designed for the queries (see `queries/`).
+
+    (:Model {name})                                    one per model; `settings` records how its graphs were made
+    (:Neuron {id, model, layer, neuron, ...})          scores, status, graph JSON and facts precomputed at ingest
+    (:Token {text})                                    a graph key (what matching compares), the lookup entry point
+    (:TokenKey {key})                                  the normalised form (`n2g.token_keys.normalise_token`)
+    (:GraphNode {id, ...})                             one trie node; walk (:Neuron)-[:HAS_ROOT]->()-[:PRECEDED_BY*]->()
+    (:Band {key})                                      a MinHash LSH band value shared by candidate duplicates
+
+    (:Neuron)-[:ACTIVATES_ON {max_activation, count}]->(:Token)
+    (:Neuron)-[:HAS_CONTEXT {importance, depth, count}]->(:Token)
+    (:Neuron)-[:HAS_ROOT]->(:GraphNode)-[:PRECEDED_BY]->(:GraphNode)   a child is the token before its parent
+    (:GraphNode)-[:IS_TOKEN]->(:Token)
+    (:Token)-[:KEYED_AS]->(:TokenKey)
+    (:Neuron)-[:IN_BAND]->(:Band)
+
+The first column of a node table is its primary key (LadybugDB's only index; a uniqueness constraint in Neo4j).
+Neuron ids are `model:layer:neuron`, so several models share one database. `SCHEMA_VERSION` changes with the layout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SCHEMA_VERSION = 1
+
+# Column types in LadybugDB's names; Neo4j and neo4j-admin map them (see `NEO4J_ADMIN_TYPES`).
+STRING, INT64, DOUBLE, STRING_LIST = "STRING", "INT64", "DOUBLE", "STRING[]"
+
+
+@dataclass(frozen=True)
+class NodeTable:
+    name: str
+    columns: tuple[tuple[str, str], ...]  # (name, type); the first is the primary key
+
+    @property
+    def key(self) -> str:
+        return self.columns[0][0]
+
+    @property
+    def column_names(self) -> list[str]:
+        return [name for name, _ in self.columns]
+
+
+@dataclass(frozen=True)
+class RelTable:
+    name: str
+    source: str
+    target: str
+    columns: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def column_names(self) -> list[str]:
+        return [name for name, _ in self.columns]
+
+
+MODEL = NodeTable("Model", (("name", STRING), ("schema_version", INT64), ("settings", STRING)))
+NEURON = NodeTable("Neuron", (
+    ("id", STRING), ("model", STRING), ("layer", INT64), ("neuron", INT64), ("status", STRING), ("reason", STRING),
+    ("a_max", DOUBLE),
+    ("f1", DOUBLE), ("precision", DOUBLE), ("recall", DOUBLE), ("pearson", DOUBLE),  # N2G on held-out windows
+    ("ood_f1", DOUBLE), ("ood_precision", DOUBLE), ("ood_recall", DOUBLE),  # N2G on random windows
+    ("token_lookup_f1", DOUBLE), ("ngram_f1", DOUBLE),  # the paper's baselines, held-out windows
+    ("n_graph_nodes", INT64), ("n_activating", INT64), ("n_context", INT64),
+    ("activating_tokens", STRING_LIST),
+    ("repeated_tokens", STRING_LIST), ("n_repeated", INT64), ("repeated_share", DOUBLE),
+    ("signature", STRING), ("example", STRING), ("graph_json", STRING),
+))
+TOKEN = NodeTable("Token", (("text", STRING), ("key", STRING)))
+TOKEN_KEY = NodeTable("TokenKey", (("key", STRING),))
+GRAPH_NODE = NodeTable("GraphNode", (
+    ("id", STRING), ("neuron_id", STRING), ("kind", STRING), ("token", STRING), ("key", STRING), ("depth", INT64),
+    ("count", INT64), ("max_activation", DOUBLE), ("importance", DOUBLE), ("end_activation", DOUBLE),
+    ("end_count", INT64),
+))
+BAND = NodeTable("Band", (("key", STRING),))
+
+ACTIVATES_ON = RelTable("ACTIVATES_ON", "Neuron", "Token", (("max_activation", DOUBLE), ("count", INT64)))
+HAS_CONTEXT = RelTable("HAS_CONTEXT", "Neuron", "Token", (("importance", DOUBLE), ("depth", INT64), ("count", INT64)))
+HAS_ROOT = RelTable("HAS_ROOT", "Neuron", "GraphNode")
+PRECEDED_BY = RelTable("PRECEDED_BY", "GraphNode", "GraphNode")
+IS_TOKEN = RelTable("IS_TOKEN", "GraphNode", "Token")
+KEYED_AS = RelTable("KEYED_AS", "Token", "TokenKey")
+IN_BAND = RelTable("IN_BAND", "Neuron", "Band")
+
+NODE_TABLES: tuple[NodeTable, ...] = (MODEL, NEURON, TOKEN, TOKEN_KEY, GRAPH_NODE, BAND)
+REL_TABLES: tuple[RelTable, ...] = (ACTIVATES_ON, HAS_CONTEXT, HAS_ROOT, PRECEDED_BY, IS_TOKEN, KEYED_AS, IN_BAND)
+# Shared nodes that many neurons point at: loaded only when absent. Everything else belongs to one neuron.
+SHARED_TABLES = ("Model", "Token", "TokenKey", "Band")
+
+NEO4J_ADMIN_TYPES = {STRING: "string", INT64: "long", DOUBLE: "double", STRING_LIST: "string[]"}
+
+
+def node_table(name: str) -> NodeTable:
+    return next(table for table in NODE_TABLES if table.name == name)
+
+
+def neuron_id(model: str, layer: int, neuron: int) -> str:
+    return f"{model}:{layer}:{neuron}"

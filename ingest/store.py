@@ -1,0 +1,141 @@
+"""One store interface, two engines: `--db PATH` is an embedded LadybugDB file (the default, no server);
+`--db neo4j://host:7687` (or bolt://, neo4j+s://, ...) is a Neo4j server, credentials from NEO4J_USER /
+NEO4J_PASSWORD.
+
+A store writes a batch of rows (`ingest.graph_rows.GraphRows`) in one transaction, so a kill at any moment leaves
+each batch either wholly stored or absent; loading skips neurons already stored, so re-running changes nothing.
+Queries take values only as parameters, and every parameter a statement names must be supplied (LadybugDB would
+silently read a missing one as NULL).
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from ingest import schema
+from ingest.graph_rows import GraphRows
+from n2g.errors import N2GError
+
+DEFAULT_DB = "n2g.lbdb"
+NEO4J_SCHEMES = ("neo4j", "neo4j+s", "neo4j+ssc", "bolt", "bolt+s", "bolt+ssc")
+
+# Statements both engines run as they are (the portable subset of `graph-stores.md`).
+STORED_NEURONS = "UNWIND $ids AS id MATCH (n:Neuron {id: id}) RETURN n.id AS id"
+MODEL_SETTINGS = "MATCH (m:Model {name: $name}) RETURN m.settings AS settings, m.schema_version AS schema_version"
+NEURON_STATUS = ("MATCH (n:Neuron) WHERE n.model = $model "
+                 "RETURN n.layer AS layer, n.neuron AS neuron, n.status AS status, n.reason AS reason")
+EXISTING_KEYS = {table.name: f"UNWIND $keys AS k MATCH (n:{table.name} {{{table.key}: k}}) RETURN n.{table.key} AS k"
+                 for table in schema.NODE_TABLES if table.name in schema.SHARED_TABLES}
+COUNT_NODES = {table.name: f"MATCH (n:{table.name}) RETURN count(n) AS n" for table in schema.NODE_TABLES}
+COUNT_RELS = {table.name: f"MATCH ()-[r:{table.name}]->() RETURN count(r) AS n" for table in schema.REL_TABLES}
+
+_PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def statement_parameters(cypher: str) -> set[str]:
+    """The `$names` a statement uses (outside string literals and comments, which templates do not use)."""
+    return set(_PARAM.findall(cypher))
+
+
+def check_parameters(cypher: str, params: Mapping[str, Any]) -> None:
+    missing = sorted(statement_parameters(cypher) - set(params))
+    if missing:
+        raise N2GError(f"the query needs parameter{'s' if len(missing) > 1 else ''} "
+                       f"{', '.join('$' + m for m in missing)}, which {'were' if len(missing) > 1 else 'was'} "
+                       "not given")
+
+
+class GraphStore(ABC):
+    """What ingest and search need from a graph database."""
+
+    engine: str
+    location: str
+    default_batch: int  # neurons per load transaction, sized for the engine
+
+    @abstractmethod
+    def ensure_schema(self) -> None:
+        """Create the tables / constraints and indexes if absent; refuse a store laid out by another version."""
+
+    @abstractmethod
+    def write(self, rows: GraphRows) -> None:
+        """Store a batch in one transaction. Shared nodes (Token, TokenKey, Band, Model) may already exist."""
+
+    @abstractmethod
+    def rows(self, cypher: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Run one statement; rows as dicts of plain values."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def frame(self, cypher: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+        return pd.DataFrame(self.rows(cypher, params))
+
+    def stored_neurons(self, ids: Sequence[str]) -> set[str]:
+        return {row["id"] for row in self.rows(STORED_NEURONS, {"ids": list(ids)})} if ids else set()
+
+    def existing_keys(self, table: str, keys: Iterable[str]) -> set[str]:
+        keys = list(keys)
+        return {row["k"] for row in self.rows(EXISTING_KEYS[table], {"keys": keys})} if keys else set()
+
+    def model_settings(self, model: str) -> str | None:
+        found = self.rows(MODEL_SETTINGS, {"name": model})
+        return found[0]["settings"] if found else None
+
+    def neuron_status(self, model: str) -> list[dict[str, Any]]:
+        return self.rows(NEURON_STATUS, {"model": model})
+
+    def counts(self) -> dict[str, int]:
+        """Nodes per label and relationships per type."""
+        statements = {**COUNT_NODES, **COUNT_RELS}
+        return {name: int(self.rows(cypher)[0]["n"]) for name, cypher in statements.items()}
+
+    def __enter__(self) -> GraphStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def is_neo4j_uri(db: str) -> bool:
+    return db.split("://", 1)[0].lower() in NEO4J_SCHEMES if "://" in db else False
+
+
+def open_store(db: str = DEFAULT_DB, read_only: bool = False, create: bool = True) -> GraphStore:
+    """The store `db` names. `read_only` (search) works beside a running ingest on the embedded engine."""
+    if "://" in db and not is_neo4j_uri(db):
+        raise N2GError(f"--db {db}: a Neo4j address starts with {', '.join(s + '://' for s in NEO4J_SCHEMES)}; "
+                       "anything else is a LadybugDB file path")
+    if is_neo4j_uri(db):
+        from ingest.neo4j_store import Neo4jStore
+
+        return Neo4jStore(db, read_only=read_only)
+    from ingest.ladybug_store import LadybugStore
+
+    return LadybugStore(db, read_only=read_only, create=create)
+
+
+def snapshot_statements() -> dict[str, str]:
+    """One statement per table returning all its rows (keys and properties), for comparing whole stores."""
+    out = {}
+    for table in schema.NODE_TABLES:
+        out[table.name] = f"MATCH (n:{table.name}) RETURN " + ", ".join(f"n.{c} AS {c}" for c in table.column_names)
+    for rel in schema.REL_TABLES:
+        source, target = schema.node_table(rel.source), schema.node_table(rel.target)
+        out[rel.name] = (f"MATCH (a:{rel.source})-[r:{rel.name}]->(b:{rel.target}) "
+                         f"RETURN a.{source.key} AS source, b.{target.key} AS target"
+                         + "".join(f", r.{c} AS {c}" for c in rel.column_names))
+    return out
+
+
+def snapshot(store: GraphStore) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, sorted: two stores holding the same data give equal snapshots."""
+    def row_key(row: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(tuple(v) if isinstance(v, list) else v for v in row.values())
+
+    return {name: sorted((row_key(r) for r in store.rows(cypher)), key=repr)
+            for name, cypher in snapshot_statements().items()}

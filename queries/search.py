@@ -1,0 +1,210 @@
+"""The Python search API: every search of `n2g-search` as a function returning a pandas DataFrame, plus
+`query(cypher, **params)` for your own Cypher.
+
+    from queries.search import NeuronSearch, SearchFilter
+    with NeuronSearch("n2g.lbdb") as search:
+        search.activating("import")                                  # neurons that fire on ` import`, `import`, ...
+        search.activating("import", context=["from"], where=SearchFilter(layers=[0, 1, 2], min_f1=0.5))
+        search.repeated_tokens()                                     # in-context neurons
+        search.duplicates(mode="similar", min_overlap=0.9)           # cross-layer duplicate pairs
+        search.query("MATCH (n:Neuron) WHERE n.layer = $layer RETURN count(n) AS n", layer=3)
+
+Token matching uses graph building's normalisation (`n2g.token_keys`): `import` finds the neurons that fire on
+` import` or `Import` too; `exact=True` matches the stored token text only. The embedded store is opened
+read-only, so searching works while an ingest is writing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import pandas as pd
+
+from ingest import schema
+from ingest.store import DEFAULT_DB, GraphStore, open_store
+from n2g.errors import N2GError
+from n2g.neuron_graph import NeuronGraph
+from n2g.token_keys import normalise_token
+from queries.templates import Template, template
+
+DUPLICATE_MODES = ("similar", "subset")
+# Clauses that change a database; a user's Cypher with one of them needs `write=True` (`--write`).
+_WRITES = re.compile(r"\b(CREATE|MERGE|SET|DELETE|REMOVE|DROP|COPY|ALTER|INSTALL|LOAD|IMPORT|CHECKPOINT|"
+                     r"DETACH|FOREACH|BEGIN|COMMIT)\b", re.IGNORECASE)
+_STRINGS = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`[^`]*`|//[^\n]*|/\*.*?\*/", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class SearchFilter:
+    """What every search can be narrowed to: one model, some layers, a lowest held-out F1."""
+
+    model: str | None = None
+    layers: Sequence[int] | None = None
+    min_f1: float | None = None
+
+    def params(self) -> dict[str, Any]:
+        return {"any_model": self.model is None, "model": self.model or "",
+                "any_layer": self.layers is None, "layers": [int(x) for x in self.layers or []],
+                "min_f1": -1.0 if self.min_f1 is None else float(self.min_f1)}
+
+
+def writes(cypher: str) -> bool:
+    """Whether a statement has a clause that writes (string literals and comments ignored)."""
+    return bool(_WRITES.search(_STRINGS.sub(" ", cypher)))
+
+
+@dataclass(frozen=True)
+class PreparedQuery:
+    """A template with its parameters: what runs, or what `--explain` prints."""
+
+    template: Template
+    params: dict[str, Any]
+    matches_nothing: bool = False  # a searched token is in no graph: the answer is empty without asking
+
+    @property
+    def cypher(self) -> str:
+        return self.template.text
+
+
+class NeuronSearch:
+    def __init__(self, db: str = DEFAULT_DB, write: bool = False) -> None:
+        self.store: GraphStore = open_store(db, read_only=not write)
+        self.engine = self.store.engine
+
+    def __enter__(self) -> NeuronSearch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.store.close()
+
+    # -- the searches --------------------------------------------------------------------------------------------
+    def activating(self, *tokens: str, context: Sequence[str] = (), exact: bool = False,
+                   where: SearchFilter = SearchFilter(), limit: int = 20) -> pd.DataFrame:
+        """Neurons that fire on every token given (and, with `context`, need every context token)."""
+        return self.run(self.prepare_tokens(tokens, context, exact, where, limit))
+
+    def context(self, *tokens: str, exact: bool = False, where: SearchFilter = SearchFilter(),
+                limit: int = 20) -> pd.DataFrame:
+        """Neurons whose graph needs every token given in its context."""
+        return self.run(self.prepare_tokens((), tokens, exact, where, limit))
+
+    def repeated_tokens(self, min_share: float = 0.0, where: SearchFilter = SearchFilter(),
+                        limit: int = 20) -> pd.DataFrame:
+        """In-context neurons: an activating token also in the context, highest share first."""
+        return self.run(self.prepare("repeated_token", min_share=float(min_share), **where.params(), limit=limit))
+
+    def duplicates(self, mode: str = "similar", min_overlap: float = 0.9, cross_layer: bool = True,
+                   where: SearchFilter = SearchFilter(), limit: int = 100) -> pd.DataFrame:
+        """Neuron pairs with (nearly) the same token sets: `similar` (overlap / larger set) or `subset`
+        (overlap / smaller set), on both the activating and the context sets."""
+        return self.run(self.prepare_duplicates(mode, min_overlap, cross_layer, where, limit))
+
+    def similar_to(self, neuron: str, model: str | None = None, where: SearchFilter = SearchFilter(),
+                   limit: int = 20) -> pd.DataFrame:
+        """The neurons most like one neuron (`L:N`), by Jaccard similarity of their token sets."""
+        return self.run(self.prepare("similar_to", id=self.neuron_id(neuron, model), **where.params(), limit=limit))
+
+    def neuron(self, neuron: str, model: str | None = None) -> pd.DataFrame:
+        """One neuron's summary row, its graph as JSON among the columns."""
+        return self.run(self.prepare("neuron", id=self.neuron_id(neuron, model)))
+
+    def graph(self, neuron: str, model: str | None = None) -> NeuronGraph:
+        """One neuron's graph, exactly as fitted."""
+        row = self.neuron(neuron, model)
+        return NeuronGraph.from_json(row["graph_json"].iloc[0])
+
+    def graph_nodes(self, neuron: str, model: str | None = None) -> pd.DataFrame:
+        """One neuron's graph walked in the store: a row per node, with its parent."""
+        return self.run(self.prepare("neuron_graph", id=self.neuron_id(neuron, model)))
+
+    def best(self, per_layer: int = 10, where: SearchFilter = SearchFilter()) -> pd.DataFrame:
+        """The best-scoring fitted neurons of each layer."""
+        layers = self.run(self.prepare("layers", **where.params()))
+        frames = [self.run(self.prepare("best_in_layer", layer=int(layer), **where.params(), limit=per_layer))
+                  for layer in sorted(set(layers["layer"]))] if len(layers) else []
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    def layers(self, where: SearchFilter = SearchFilter()) -> pd.DataFrame:
+        return self.run(self.prepare("layers", **where.params()))
+
+    def query(self, cypher: str, write: bool = False, **params: Any) -> pd.DataFrame:
+        """Your own Cypher, values as parameters. A statement that writes is refused unless `write=True`
+        (and the store was opened with `write=True`)."""
+        if writes(cypher) and not write:
+            raise N2GError("this Cypher writes to the database (it has CREATE, MERGE, SET, DELETE, ...): "
+                           "searching is read-only; pass --write to allow it")
+        if write and hasattr(self.store, "run_write"):
+            return pd.DataFrame(self.store.run_write(cypher, params))
+        return self.store.frame(cypher, params)
+
+    # -- building blocks -------------------------------------------------------------------------------------------
+    def prepare(self, name: str, **params: Any) -> PreparedQuery:
+        chosen = template(self.engine, name)
+        return PreparedQuery(chosen, chosen.bind(params))
+
+    def run(self, prepared: PreparedQuery) -> pd.DataFrame:
+        if prepared.matches_nothing:
+            return pd.DataFrame()
+        return self.store.frame(prepared.cypher, prepared.params)
+
+    def prepare_tokens(self, activating: Sequence[str], context: Sequence[str], exact: bool, where: SearchFilter,
+                       limit: int) -> PreparedQuery:
+        if not activating and not context:
+            raise N2GError("give at least one activating or context token")
+        acts, ctx = self.token_slots(activating, exact), self.token_slots(context, exact)
+        if activating and context:
+            prepared = self.prepare("activating_with_context", tokens=acts, slots=len(activating),
+                                    context_tokens=ctx, context_slots=len(context), **where.params(), limit=limit)
+        else:
+            prepared = self.prepare("activating_token" if activating else "context_token", tokens=acts or ctx,
+                                    slots=len(activating or context), **where.params(), limit=limit)
+        unmatched = {s["slot"] for s in acts} != set(range(len(activating))) or \
+            {s["slot"] for s in ctx} != set(range(len(context)))
+        return replace(prepared, matches_nothing=unmatched)
+
+    def token_slots(self, tokens: Sequence[str], exact: bool) -> list[dict[str, Any]]:
+        """Each searched token as the stored texts it stands for: {text, slot}."""
+        for token in tokens:
+            if token == "":
+                raise N2GError("an empty token matches nothing: give the token's text, e.g. import or ' import'")
+        if exact:
+            return [{"text": token, "slot": i} for i, token in enumerate(tokens)]
+        keys = [normalise_token(token) for token in tokens]
+        found = self.run(self.prepare("token_texts", keys=sorted(set(keys))))
+        texts: dict[str, list[str]] = {}
+        for key, text in zip(found.get("key", []), found.get("text", [])):
+            texts.setdefault(key, []).append(text)
+        return [{"text": text, "slot": i} for i, key in enumerate(keys) for text in sorted(texts.get(key, []))]
+
+    def prepare_duplicates(self, mode: str, min_overlap: float, cross_layer: bool, where: SearchFilter,
+                           limit: int) -> PreparedQuery:
+        if mode not in DUPLICATE_MODES:
+            raise N2GError(f"unknown duplicate mode {mode!r} (choose from {', '.join(DUPLICATE_MODES)})")
+        if not 0.0 < min_overlap <= 1.0:
+            raise N2GError(f"--min-overlap must be in (0, 1], got {min_overlap}")
+        return self.prepare(f"duplicates_{mode}", min_overlap=float(min_overlap), cross_layer=cross_layer,
+                            **where.params(), limit=limit)
+
+    def neuron_id(self, neuron: str, model: str | None) -> str:
+        """`L:N` (of `model`, or of the only model stored) as a stored neuron id; unknown neurons fail here."""
+        from n2g.specs import parse_neuron_id
+
+        layer, index = parse_neuron_id(neuron)
+        models = [m for m in self.models() if model is None or m == model]
+        if not models:
+            raise N2GError(f"model {model!r} is not in {self.store.location} (it has {self.models()})")
+        if len(models) > 1:
+            raise N2GError(f"{self.store.location} holds several models ({', '.join(models)}): give --model")
+        nid = schema.neuron_id(models[0], layer, index)
+        if not self.store.stored_neurons([nid]):
+            raise N2GError(f"neuron {layer}:{index} of {models[0]} is not in {self.store.location}")
+        return nid
+
+    def models(self) -> list[str]:
+        return [str(name) for name in self.run(self.prepare("models")).get("name", [])]

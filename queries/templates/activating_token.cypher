@@ -1,0 +1,20 @@
+// name: activating_token
+// description: Neurons whose graph fires on every token group given (a group: the texts one searched token stands for).
+// param tokens: LIST<MAP>  {text: STRING, slot: INT}: a token text and the searched token it stands for
+// param slots: INT  how many searched tokens (each must be matched)
+// param any_model: BOOL  true: every model
+// param model: STRING  the model, when any_model is false
+// param any_layer: BOOL  true: every layer
+// param layers: LIST<INT>  the layers, when any_layer is false
+// param min_f1: FLOAT  lowest held-out F1 (-1: no limit; a neuron without F1 counts as -1)
+// param limit: INT  rows to return
+UNWIND $tokens AS token
+MATCH (t:Token {text: token.text})<-[a:ACTIVATES_ON]-(n:Neuron)
+WHERE ($any_model OR n.model = $model) AND ($any_layer OR n.layer IN $layers) AND coalesce(n.f1, -1.0) >= $min_f1
+WITH n, count(DISTINCT token.slot) AS slots, collect(DISTINCT t.text) AS matched, max(a.max_activation) AS activation
+WHERE slots = $slots
+RETURN n.id AS id, n.model AS model, n.layer AS layer, n.neuron AS neuron, n.status AS status, n.f1 AS f1,
+       n.precision AS precision, n.recall AS recall, n.ood_f1 AS ood_f1, n.activating_tokens AS activating_tokens,
+       n.example AS example, matched, activation
+ORDER BY coalesce(n.f1, -1.0) DESC, n.id
+LIMIT $limit

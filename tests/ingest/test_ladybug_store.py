@@ -1,0 +1,134 @@
+"""The embedded store for real: load, read back, idempotency, locking and one-line errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ingest.store import open_store, snapshot
+from ingest.store_loader import GraphSource, load_graphs
+from n2g.errors import N2GError
+from n2g.neuron_graph import NeuronGraph
+
+from .graph_factory import SETTINGS, make_graph, sample_graphs, write_graph_directory
+
+
+def load(db: Path, source: GraphSource, batch_size: int = 256) -> None:
+    with open_store(str(db)) as store:
+        load_graphs(store, source, batch_size, progress=False)
+
+
+@pytest.fixture()
+def source(tmp_path: Path) -> GraphSource:
+    return GraphSource(write_graph_directory(tmp_path / "graphs", sample_graphs()))
+
+
+def test_graphs_read_back_exactly(tmp_path: Path, source: GraphSource) -> None:
+    db = tmp_path / "n2g.lbdb"
+    load(db, source)
+    with open_store(str(db), read_only=True) as store:
+        for graph in sample_graphs():
+            row = store.rows("MATCH (n:Neuron {id: $id}) RETURN n.graph_json AS g, n.status AS s, n.f1 AS f1",
+                             {"id": f"test-model:{graph.layer}:{graph.neuron}"})[0]
+            assert row["g"] == graph.to_json()
+            assert NeuronGraph.from_json(row["g"]).to_json() == graph.to_json()
+            assert row["s"] == graph.status
+        counts = store.counts()
+        hits = store.rows("MATCH (t:Token {text: $t})<-[:ACTIVATES_ON]-(n:Neuron) RETURN n.id AS id ORDER BY id",
+                          {"t": " import"})
+        walk = store.rows("MATCH (n:Neuron {id: $id})-[:HAS_ROOT]->(r:GraphNode)-[:PRECEDED_BY*1..3]->(g:GraphNode) "
+                          "WHERE g.key = $k RETURN r.key AS root, g.depth AS depth",
+                          {"id": "test-model:0:0", "k": " import"})
+        odd = store.rows("MATCH (t:Token) WHERE t.text IN $t RETURN t.text AS t", {"t": ["'", '"', "\\", "MATCH"]})
+    assert [h["id"] for h in hits] == ["test-model:0:0", "test-model:1:0"]
+    assert walk == [{"root": " from", "depth": 3}]
+    assert len(odd) == 4
+    assert counts["Neuron"] == 5 and counts["Model"] == 1
+    assert counts["HAS_ROOT"] == counts["ACTIVATES_ON"] == 8
+
+
+def test_loading_twice_changes_nothing(tmp_path: Path, source: GraphSource) -> None:
+    once, twice = tmp_path / "once.lbdb", tmp_path / "twice.lbdb"
+    load(once, source)
+    load(twice, source, batch_size=2)
+    load(twice, source, batch_size=3)
+    with open_store(str(once), read_only=True) as a, open_store(str(twice), read_only=True) as b:
+        assert snapshot(a) == snapshot(b)
+
+
+def test_shared_tokens_stored_once_across_batches(tmp_path: Path, source: GraphSource) -> None:
+    db = tmp_path / "n2g.lbdb"
+    load(db, source, batch_size=1)
+    with open_store(str(db), read_only=True) as store:
+        texts = [r["t"] for r in store.rows("MATCH (t:Token) RETURN t.text AS t")]
+    assert len(texts) == len(set(texts))
+    assert texts.count(" import") == 1
+
+
+def test_other_settings_for_the_same_model_are_refused(tmp_path: Path, source: GraphSource) -> None:
+    db = tmp_path / "n2g.lbdb"
+    load(db, source)
+    other = write_graph_directory(tmp_path / "other", [make_graph(2, 0, [(" a", [])])],
+                                  {**SETTINGS, "config": {"token_matching": "normalised"}})
+    with pytest.raises(N2GError, match="other settings \\(fit\\)"):
+        load(db, GraphSource(other))
+
+
+def test_missing_parameter_is_refused_not_read_as_null(tmp_path: Path, source: GraphSource) -> None:
+    db = tmp_path / "n2g.lbdb"
+    load(db, source)
+    with open_store(str(db), read_only=True) as store, pytest.raises(N2GError, match=r"\$layer"):
+        store.rows("MATCH (n:Neuron) WHERE n.layer = $layer RETURN n.id")
+
+
+def test_bad_cypher_is_one_line(tmp_path: Path, source: GraphSource) -> None:
+    db = tmp_path / "n2g.lbdb"
+    load(db, source)
+    with open_store(str(db), read_only=True) as store, pytest.raises(N2GError) as err:
+        store.rows("MATCH (n:Neuron RETURN n")
+    assert len(str(err.value).splitlines()) == 1
+
+
+def test_missing_and_corrupt_files(tmp_path: Path) -> None:
+    with pytest.raises(N2GError, match="no graph store"):
+        open_store(str(tmp_path / "absent.lbdb"), read_only=True)
+    corrupt = tmp_path / "corrupt.lbdb"
+    corrupt.write_bytes(b"this is not a database" * 1000)
+    with pytest.raises(N2GError, match="cannot open"):
+        open_store(str(corrupt))
+    with pytest.raises(N2GError, match="is a directory"):
+        open_store(str(tmp_path))
+
+
+HOLD_WRITER = """
+import sys, time
+from ingest.store import open_store
+store = open_store(sys.argv[1])
+store.ensure_schema()
+print("holding", flush=True)
+time.sleep(60)
+"""
+
+
+def test_second_writer_gets_one_line_and_readers_still_read(tmp_path: Path, source: GraphSource) -> None:
+    db = tmp_path / "n2g.lbdb"
+    load(db, source)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_WRITER, str(db)], stdout=subprocess.PIPE, text=True,
+                              cwd=Path(__file__).parents[2])
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        with pytest.raises(N2GError, match="is being written by") as err:
+            open_store(str(db))
+        assert len(str(err.value).splitlines()) == 1
+        with open_store(str(db), read_only=True) as reader:
+            assert reader.counts()["Neuron"] == 5
+    finally:
+        holder.kill()
+        holder.wait()
+    time.sleep(0.1)
+    with open_store(str(db), read_only=True) as store:
+        assert store.counts()["Neuron"] == 5  # nothing lost

@@ -1,0 +1,125 @@
+"""Every search returns exactly the planted answer (tests/queries/conftest.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from n2g.errors import N2GError
+from queries.search import NeuronSearch, SearchFilter, writes
+
+TEST = SearchFilter(model="test-model")
+
+
+def names(frame, model: bool = False) -> set[str]:
+    if frame.empty:
+        return set()
+    return {f"{layer}:{neuron}" for layer, neuron in zip(frame["layer"], frame["neuron"])}
+
+
+def pairs(frame) -> set[tuple[str, str]]:
+    return {(f"{a}:{b}", f"{c}:{d}") for a, b, c, d in
+            zip(frame["layer"], frame["neuron"], frame["other_layer"], frame["other_neuron"])}
+
+
+@pytest.fixture()
+def search(planted_db: Path):
+    with NeuronSearch(str(planted_db)) as opened:
+        yield opened
+
+
+def test_activating_token_uses_graph_normalisation(search: NeuronSearch) -> None:
+    assert names(search.activating("import", where=TEST)) == {"0:0", "3:0"}
+    assert names(search.activating(" Import", where=TEST)) == {"0:0", "3:0"}
+    assert names(search.activating(" import", exact=True, where=TEST)) == {"0:0"}
+    assert names(search.activating("import", exact=True, where=TEST)) == set()
+    found = search.activating("import", where=TEST)
+    assert set(found.columns) >= {"layer", "neuron", "f1", "activating_tokens", "example", "matched"}
+
+
+def test_filters_combine(search: NeuronSearch) -> None:
+    assert len(search.activating("import")) == 3  # both models
+    assert names(search.activating("import", where=SearchFilter(model="test-model", layers=[3]))) == {"3:0"}
+    assert names(search.activating("import", where=SearchFilter(model="test-model", min_f1=0.5))) == {"0:0"}
+    assert set(search.activating("import", where=SearchFilter(model="other-model"))["model"]) == {"other-model"}
+
+
+def test_context_and_both_together(search: NeuronSearch) -> None:
+    assert names(search.context("from", where=TEST)) == {"0:0"}
+    assert names(search.activating("import", context=["from"], where=TEST)) == {"0:0"}
+    assert names(search.activating("import", context=[":"], where=TEST)) == set()
+    assert names(search.activating("for", "while", where=TEST)) == {"1:5", "3:5"}  # every token must match
+    assert names(search.activating("for", "if", where=TEST)) == {"3:5"}
+    assert names(search.context(":", "in", where=TEST)) == {"3:5"}
+
+
+def test_repeated_token_neurons(search: NeuronSearch) -> None:
+    found = search.repeated_tokens(where=TEST)
+    assert names(found) == {"0:1"}
+    assert list(found["repeated_tokens"].iloc[0]) == [" x"]
+    assert found["repeated_share"].iloc[0] == pytest.approx(0.5)
+
+
+def test_duplicates_similar_finds_the_exact_and_the_near_pair(search: NeuronSearch) -> None:
+    found = search.duplicates("similar", 0.9, where=TEST)
+    assert pairs(found) == {("0:2", "2:2"), ("1:4", "3:4")}
+    exact = dict(zip(found["id"], found["exact"]))
+    assert exact == {"test-model:0:2": True, "test-model:1:4": False}
+    assert pairs(search.duplicates("similar", 0.95, where=TEST)) == {("0:2", "2:2")}
+
+
+def test_duplicates_subset_adds_the_contained_pair(search: NeuronSearch) -> None:
+    assert pairs(search.duplicates("subset", 0.9, where=TEST)) == {("0:2", "2:2"), ("1:4", "3:4"), ("1:5", "3:5")}
+    assert pairs(search.duplicates("subset", 0.9, where=SearchFilter(model="test-model", layers=[1, 3]))) == \
+        {("1:4", "3:4"), ("1:5", "3:5")}
+
+
+def test_similar_to_ranks_the_duplicate_first(search: NeuronSearch) -> None:
+    found = search.similar_to("0:2", model="test-model")
+    assert names(found.head(1)) == {"2:2"}
+    assert found["similarity"].iloc[0] == pytest.approx(1.0)
+
+
+def test_neuron_summary_and_graph(search: NeuronSearch) -> None:
+    from tests.queries.conftest import planted_graphs
+
+    planted = {g.name: g for g in planted_graphs()}
+    assert search.graph("0:1", model="test-model").to_json() == planted["0:1"].to_json()
+    summary = search.neuron("3:5", model="test-model")
+    assert summary["n_activating"].iloc[0] == 5 and summary["status"].iloc[0] == "fitted"
+    nodes = search.graph_nodes("0:2", model="test-model")
+    assert len(nodes) == sum(1 for _ in planted["0:2"].nodes())
+    assert nodes["parent"].isna().sum() == len(planted["0:2"].roots)
+
+
+def test_best_per_layer(search: NeuronSearch) -> None:
+    best = search.best(1, where=TEST)
+    assert sorted(best["layer"]) == [0, 1, 2, 3]
+    assert (best["status"] == "fitted").all()
+
+
+def test_one_model_needed_for_a_neuron_when_several_are_stored(search: NeuronSearch) -> None:
+    with pytest.raises(N2GError, match="several models"):
+        search.neuron("0:0")
+    with pytest.raises(N2GError, match="not in"):
+        search.neuron("9:9", model="test-model")
+
+
+def test_raw_query_with_parameters_and_write_refusal(search: NeuronSearch) -> None:
+    frame = search.query("MATCH (n:Neuron) WHERE n.layer = $layer AND n.model = $m RETURN count(n) AS n",
+                         layer=3, m="test-model")
+    assert int(frame["n"].iloc[0]) == 3
+    with pytest.raises(N2GError, match="writes"):
+        search.query("MATCH (n:Neuron) SET n.f1 = 1.0")
+    with pytest.raises(N2GError, match=r"\$layer"):
+        search.query("MATCH (n:Neuron) WHERE n.layer = $layer RETURN n.id")
+
+
+@pytest.mark.parametrize(("cypher", "expected"), [
+    ("MATCH (n) RETURN n", False), ("MATCH (n) DETACH DELETE n", True), ("CREATE (:X)", True),
+    ("MATCH (n) WHERE n.text = 'CREATE' RETURN n", False), ("// SET\nMATCH (n) RETURN n.offset", False),
+    ("MATCH (n) RETURN n.created_at", False), ("merge (n:X {id: 1})", True),
+])
+def test_write_detection(cypher: str, expected: bool) -> None:
+    assert writes(cypher) is expected
