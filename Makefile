@@ -17,6 +17,9 @@ test-fast: setup
 bench: setup
 	.venv/bin/python benchmarks/exemplars.py
 	.venv/bin/python benchmarks/fit.py
+	.venv/bin/python benchmarks/store.py --db bench.lbdb --keep
+	.venv/bin/python benchmarks/queries.py --db bench.lbdb
+	rm -f bench.lbdb*
 
 clean:
 	rm -rf demo-output .pytest_cache

@@ -49,6 +49,12 @@ def graph_facts(graph: NeuronGraph) -> GraphFacts:
     return GraphFacts(activating, context, repeated, signature(activating, context), band_keys(items))
 
 
+def prefix_rank(tokens: tuple[str, ...]) -> dict[str, int]:
+    """Each token's place in a fixed global order (by hash): the order prefix filtering needs, the same for
+    every neuron, run and machine."""
+    return {token: i for i, token in enumerate(sorted(tokens, key=lambda t: (_hash64(t), t)))}
+
+
 def signature(activating: tuple[str, ...], context: tuple[str, ...]) -> str:
     text = "\x1f".join(sorted(activating)) + "\x1e" + "\x1f".join(sorted(context))
     return hashlib.blake2b(text.encode("utf-8"), digest_size=12).hexdigest()

@@ -13,7 +13,7 @@ from typing import Any
 import pyarrow as pa
 
 from ingest import schema
-from ingest.graph_facts import graph_facts
+from ingest.graph_facts import graph_facts, prefix_rank
 from n2g.neuron_graph import TOKEN, NeuronGraph, TrieNode
 from n2g.token_keys import normalise_token
 
@@ -94,8 +94,10 @@ class RowBuilder:
         facts = graph_facts(graph)
         n_nodes = self._add_trie(nid, graph)
         self._add_neuron(nid, graph, facts, n_nodes, example)
+        rank = prefix_rank(facts.activating)
         for root in graph.roots:
-            self._rel("ACTIVATES_ON", nid, root.key, max_activation=root.max_activation, count=root.count)
+            self._rel("ACTIVATES_ON", nid, root.key, max_activation=root.max_activation, count=root.count,
+                      rank=rank[root.key])
         for key, (importance, depth, count) in _context_edges(graph).items():
             self._rel("HAS_CONTEXT", nid, key, importance=importance, depth=depth, count=count)
         for band in facts.bands:
@@ -172,7 +174,8 @@ class RowBuilder:
             "token_lookup_f1": _score(graph, "token_lookup", "test", "f1"),
             "ngram_f1": _score(graph, "ngram5", "test", "f1"),
             "n_graph_nodes": n_nodes, "n_activating": len(facts.activating), "n_context": len(facts.context),
-            "activating_tokens": list(facts.activating), "repeated_tokens": list(facts.repeated),
+            "activating_tokens": list(facts.activating), "context_tokens": list(facts.context),
+            "repeated_tokens": list(facts.repeated),
             "n_repeated": len(facts.repeated), "repeated_share": facts.repeated_share,
             "signature": facts.signature, "example": example, "graph_json": graph.stored_json(),
         }

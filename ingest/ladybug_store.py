@@ -58,11 +58,11 @@ class LadybugStore(GraphStore):
     def ensure_schema(self) -> None:
         if self.read_only:
             raise N2GError(f"{self.location} is open read-only")
-        self._check_layout()
+        self.check_layout()
         for ddl in (*NODE_DDL.values(), *REL_DDL.values()):
             self._run(ddl)
 
-    def _check_layout(self) -> None:
+    def check_layout(self) -> None:
         tables = {row["name"] for row in self.rows("CALL show_tables() RETURN name")}
         if "Neuron" not in tables:
             return

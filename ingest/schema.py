@@ -7,7 +7,7 @@
     (:GraphNode {id, ...})                             one trie node; walk (:Neuron)-[:HAS_ROOT]->()-[:PRECEDED_BY*]->()
     (:Band {key})                                      a MinHash LSH band value shared by candidate duplicates
 
-    (:Neuron)-[:ACTIVATES_ON {max_activation, count}]->(:Token)
+    (:Neuron)-[:ACTIVATES_ON {max_activation, count, rank}]->(:Token)
     (:Neuron)-[:HAS_CONTEXT {importance, depth, count}]->(:Token)
     (:Neuron)-[:HAS_ROOT]->(:GraphNode)-[:PRECEDED_BY]->(:GraphNode)   a child is the token before its parent
     (:GraphNode)-[:IS_TOKEN]->(:Token)
@@ -62,7 +62,7 @@ NEURON = NodeTable("Neuron", (
     ("ood_f1", DOUBLE), ("ood_precision", DOUBLE), ("ood_recall", DOUBLE),  # N2G on random windows
     ("token_lookup_f1", DOUBLE), ("ngram_f1", DOUBLE),  # the paper's baselines, held-out windows
     ("n_graph_nodes", INT64), ("n_activating", INT64), ("n_context", INT64),
-    ("activating_tokens", STRING_LIST),
+    ("activating_tokens", STRING_LIST), ("context_tokens", STRING_LIST),
     ("repeated_tokens", STRING_LIST), ("n_repeated", INT64), ("repeated_share", DOUBLE),
     ("signature", STRING), ("example", STRING), ("graph_json", STRING),
 ))
@@ -75,7 +75,10 @@ GRAPH_NODE = NodeTable("GraphNode", (
 ))
 BAND = NodeTable("Band", (("key", STRING),))
 
-ACTIVATES_ON = RelTable("ACTIVATES_ON", "Neuron", "Token", (("max_activation", DOUBLE), ("count", INT64)))
+# `rank`: the token's place among the neuron's activating tokens in a fixed hash order (`graph_facts.prefix_rank`),
+# so a subset search can start from a short prefix of each set instead of every token (prefix filtering).
+ACTIVATES_ON = RelTable("ACTIVATES_ON", "Neuron", "Token", (("max_activation", DOUBLE), ("count", INT64),
+                                                             ("rank", INT64)))
 HAS_CONTEXT = RelTable("HAS_CONTEXT", "Neuron", "Token", (("importance", DOUBLE), ("depth", INT64), ("count", INT64)))
 HAS_ROOT = RelTable("HAS_ROOT", "Neuron", "GraphNode")
 PRECEDED_BY = RelTable("PRECEDED_BY", "GraphNode", "GraphNode")

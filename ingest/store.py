@@ -61,6 +61,9 @@ class GraphStore(ABC):
     def ensure_schema(self) -> None:
         """Create the tables / constraints and indexes if absent; refuse a store laid out by another version."""
 
+    def check_layout(self) -> None:  # noqa: B027 - a no-op where the engine has no fixed schema (Neo4j)
+        """Refuse a store laid out by another version of n2g (where the engine has a fixed schema)."""
+
     @abstractmethod
     def write(self, rows: GraphRows) -> None:
         """Store a batch in one transaction. Shared nodes (Token, TokenKey, Band, Model) may already exist."""

@@ -73,6 +73,11 @@ class NeuronSearch:
     def __init__(self, db: str = DEFAULT_DB, write: bool = False) -> None:
         self.store: GraphStore = open_store(db, read_only=not write)
         self.engine = self.store.engine
+        try:
+            self.store.check_layout()
+        except N2GError:
+            self.store.close()
+            raise
 
     def __enter__(self) -> NeuronSearch:
         return self

@@ -1,5 +1,5 @@
 // name: duplicates_similar
-// description: Neuron pairs whose activating and context token sets overlap by >= min_overlap of the larger set; candidates are pairs sharing a MinHash band, confirmed by exact overlap.
+// description: Neuron pairs whose activating and context token sets overlap by >= min_overlap of the larger set; candidates share a MinHash band and have set sizes that allow it, exact overlap confirms.
 // param min_overlap: FLOAT  shared / size of the larger set, on both the activating and the context sets
 // param cross_layer: BOOL  true: only pairs from different layers
 // param any_model: BOOL  true: every model
@@ -10,6 +10,8 @@
 // param limit: INT  rows to return
 MATCH (a:Neuron)-[:IN_BAND]->(:Band)<-[:IN_BAND]-(b:Neuron)
 WHERE a.id < b.id AND (NOT $cross_layer OR a.layer <> b.layer)
+  AND a.n_activating >= $min_overlap * b.n_activating AND b.n_activating >= $min_overlap * a.n_activating
+  AND a.n_context >= $min_overlap * b.n_context AND b.n_context >= $min_overlap * a.n_context
   AND ($any_model OR a.model = $model) AND ($any_layer OR a.layer IN $layers) AND coalesce(a.f1, -1.0) >= $min_f1
   AND ($any_model OR b.model = $model) AND ($any_layer OR b.layer IN $layers) AND coalesce(b.f1, -1.0) >= $min_f1
 WITH DISTINCT a, b

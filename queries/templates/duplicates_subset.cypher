@@ -1,5 +1,5 @@
 // name: duplicates_subset
-// description: Neuron pairs where one graph's activating and context token sets lie (>= min_overlap) inside the other's; candidates share an activating token, confirmed by exact overlap of the smaller set.
+// description: Neuron pairs where the smaller graph's activating and context token sets lie (>= min_overlap) inside the other's; candidates share a token of the smaller set's prefix (prefix filtering), exact overlap confirms.
 // param min_overlap: FLOAT  shared / size of the smaller set, on both the activating and the context sets
 // param cross_layer: BOOL  true: only pairs from different layers
 // param any_model: BOOL  true: every model
@@ -8,16 +8,27 @@
 // param layers: LIST<INT>  the layers, when any_layer is false
 // param min_f1: FLOAT  lowest held-out F1 (-1: no limit; a neuron without F1 counts as -1)
 // param limit: INT  rows to return
-MATCH (a:Neuron)-[:ACTIVATES_ON]->(t:Token)<-[:ACTIVATES_ON]-(b:Neuron)
-WHERE a.id < b.id AND (NOT $cross_layer OR a.layer <> b.layer)
-  AND ($any_model OR a.model = $model) AND ($any_layer OR a.layer IN $layers) AND coalesce(a.f1, -1.0) >= $min_f1
-  AND ($any_model OR b.model = $model) AND ($any_layer OR b.layer IN $layers) AND coalesce(b.f1, -1.0) >= $min_f1
+// note: the prefix tokens are found first, then their other neurons; candidates travel as plain values (not
+// note: whole neurons) until distinct, as a whole-store sweep passes millions through common tokens. Filters read
+// note: those values, not the pattern's nodes:
+// note: LadybugDB 0.22 misread a's properties when filters were pushed into a pattern with the rank predicate.
+MATCH (a:Neuron)-[r:ACTIVATES_ON]->(t:Token)
+WHERE r.rank < a.n_activating - ceil($min_overlap * a.n_activating) + 1
+WITH a.id AS aid, a.n_activating AS na, a.layer AS la, a.model AS ma, coalesce(a.f1, -1.0) AS fa, t
+WHERE ($any_model OR ma = $model) AND ($any_layer OR la IN $layers) AND fa >= $min_f1
+MATCH (t)<-[:ACTIVATES_ON]-(b:Neuron)
+WITH aid, na, la, b.id AS bid, b.n_activating AS nb, b.layer AS lb, b.model AS mb, coalesce(b.f1, -1.0) AS fb
+WHERE (na < nb OR (na = nb AND aid < bid)) AND (NOT $cross_layer OR la <> lb)
+  AND ($any_model OR mb = $model) AND ($any_layer OR lb IN $layers) AND fb >= $min_f1
+WITH DISTINCT aid, bid
+MATCH (a:Neuron {id: aid})
+MATCH (b:Neuron {id: bid})
+MATCH (a)-[:ACTIVATES_ON]->(t:Token)<-[:ACTIVATES_ON]-(b)
 WITH a, b, count(t) AS shared_activating
 OPTIONAL MATCH (a)-[:HAS_CONTEXT]->(u:Token)<-[:HAS_CONTEXT]-(b)
 WITH a, b, shared_activating, count(u) AS shared_context
 WITH a, b, shared_activating, shared_context,
-     1.0 * shared_activating / CASE WHEN a.n_activating < b.n_activating THEN a.n_activating ELSE b.n_activating END
-       AS activating_overlap,
+     1.0 * shared_activating / a.n_activating AS activating_overlap,
      CASE WHEN a.n_context = 0 OR b.n_context = 0 THEN 1.0
           ELSE 1.0 * shared_context / CASE WHEN a.n_context < b.n_context THEN a.n_context ELSE b.n_context END
      END AS context_overlap

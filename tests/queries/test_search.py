@@ -123,3 +123,29 @@ def test_raw_query_with_parameters_and_write_refusal(search: NeuronSearch) -> No
 ])
 def test_write_detection(cypher: str, expected: bool) -> None:
     assert writes(cypher) is expected
+
+
+FILTERS = [SearchFilter(model="test-model", layers=[0, 3]), SearchFilter(min_f1=0.5), SearchFilter(layers=[1, 2, 3])]
+
+
+def passes(where: SearchFilter, neuron_id: str, layer: int, f1: float | None) -> bool:
+    return ((where.model is None or neuron_id.startswith(where.model + ":"))
+            and (where.layers is None or layer in where.layers)
+            and (where.min_f1 is None or (f1 if f1 == f1 and f1 is not None else -1.0) >= where.min_f1))
+
+
+@pytest.mark.parametrize("where", FILTERS)
+def test_filtered_searches_equal_unfiltered_ones_filtered_afterwards(search: NeuronSearch, where: SearchFilter) -> None:
+    """Guards against the engine dropping rows when filters join a pattern (seen with LadybugDB 0.22)."""
+    def rows(frame) -> list[dict]:
+        return [] if frame.empty else frame.to_dict("records")
+
+    for run in (lambda w: search.activating("import", where=w), lambda w: search.context(":", where=w),
+                lambda w: search.repeated_tokens(where=w)):
+        expected = {r["id"] for r in rows(run(SearchFilter())) if passes(where, r["id"], r["layer"], r["f1"])}
+        assert {r["id"] for r in rows(run(where))} == expected
+    for mode in ("similar", "subset"):
+        expected = {(r["id"], r["other_id"]) for r in rows(search.duplicates(mode, 0.9))
+                    if passes(where, r["id"], r["layer"], r["f1"])
+                    and passes(where, r["other_id"], r["other_layer"], r["other_f1"])}
+        assert {(r["id"], r["other_id"]) for r in rows(search.duplicates(mode, 0.9, where=where))} == expected
