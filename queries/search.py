@@ -63,6 +63,7 @@ class PreparedQuery:
     template: Template
     params: dict[str, Any]
     matches_nothing: bool = False  # a searched token is in no graph: the answer is empty without asking
+    with_rows: bool = False  # the template ranks neuron ids; `neuron_rows` adds their columns afterwards
 
     @property
     def cypher(self) -> str:
@@ -156,28 +157,44 @@ class NeuronSearch:
     def run(self, prepared: PreparedQuery) -> pd.DataFrame:
         if prepared.matches_nothing:
             return pd.DataFrame()
-        return self.store.frame(prepared.cypher, prepared.params)
+        ranked = self.store.frame(prepared.cypher, prepared.params)
+        if not prepared.with_rows or ranked.empty:
+            return ranked
+        rows = self.run(self.prepare("neuron_rows", ids=[str(i) for i in ranked["id"]]))
+        return rows.merge(ranked, on="id", how="right")[[*rows.columns, *ranked.columns.drop("id")]]
 
     def prepare_tokens(self, activating: Sequence[str], context: Sequence[str], exact: bool, where: SearchFilter,
                        limit: int) -> PreparedQuery:
+        """One token, or one of each kind: entered by their keys (the fast path); more: every stored text each
+        stands for, through UNWIND."""
         if not activating and not context:
             raise N2GError("give at least one activating or context token")
+        for token in (*activating, *context):
+            if token == "":
+                raise N2GError("an empty token matches nothing: give the token's text, e.g. import or ' import'")
+        if len(activating) + len(context) == 1:
+            token = (*activating, *context)[0]
+            prepared = self.prepare("activating_token" if activating else "context_token", key=normalise_token(token),
+                                    exact=exact, text=token, **where.params(), limit=limit)
+            return replace(prepared, with_rows=True)
+        if len(activating) == 1 and len(context) == 1:
+            prepared = self.prepare("activating_with_context_token", key=normalise_token(activating[0]),
+                                    context_key=normalise_token(context[0]), exact=exact, text=activating[0],
+                                    context_text=context[0], **where.params(), limit=limit)
+            return replace(prepared, with_rows=True)
         acts, ctx = self.token_slots(activating, exact), self.token_slots(context, exact)
         if activating and context:
             prepared = self.prepare("activating_with_context", tokens=acts, slots=len(activating),
                                     context_tokens=ctx, context_slots=len(context), **where.params(), limit=limit)
         else:
-            prepared = self.prepare("activating_token" if activating else "context_token", tokens=acts or ctx,
+            prepared = self.prepare("activating_tokens" if activating else "context_tokens", tokens=acts or ctx,
                                     slots=len(activating or context), **where.params(), limit=limit)
         unmatched = {s["slot"] for s in acts} != set(range(len(activating))) or \
             {s["slot"] for s in ctx} != set(range(len(context)))
-        return replace(prepared, matches_nothing=unmatched)
+        return replace(prepared, matches_nothing=unmatched, with_rows=True)
 
     def token_slots(self, tokens: Sequence[str], exact: bool) -> list[dict[str, Any]]:
         """Each searched token as the stored texts it stands for: {text, slot}."""
-        for token in tokens:
-            if token == "":
-                raise N2GError("an empty token matches nothing: give the token's text, e.g. import or ' import'")
         if exact:
             return [{"text": token, "slot": i} for i, token in enumerate(tokens)]
         keys = [normalise_token(token) for token in tokens]

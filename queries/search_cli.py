@@ -124,6 +124,8 @@ def _search(args: argparse.Namespace) -> int:
         prepared = _prepare(search, kind, args, where)
         if args.explain:
             print(_explained(prepared.cypher, prepared.params))
+            if prepared.with_rows:
+                print("// then neuron_rows (queries/templates/neuron_rows.cypher) for the ids it returns")
             return 0
         frame = search.run(prepared)
         if kind == "neuron" and args.format == "table":

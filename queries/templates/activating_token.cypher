@@ -1,25 +1,19 @@
 // name: activating_token
-// description: Neurons whose graph fires on every token group given (a group: the texts one searched token stands for).
-// param tokens: LIST<MAP>  {text: STRING, slot: INT}: a token text and the searched token it stands for
-// param slots: INT  how many searched tokens (each must be matched)
+// description: Neurons whose graph fires on one token: the stored texts of its normalised key (leading space, title case), or the one exact text.
+// param key: STRING  the token's normalised key (n2g.token_keys.normalise_token)
+// param exact: BOOL  true: only the stored text equal to `text`
+// param text: STRING  the raw token text, when exact is true
 // param any_model: BOOL  true: every model
 // param model: STRING  the model, when any_model is false
 // param any_layer: BOOL  true: every layer
 // param layers: LIST<INT>  the layers, when any_layer is false
 // param min_f1: FLOAT  lowest held-out F1 (-1: no limit; a neuron without F1 counts as -1)
 // param limit: INT  rows to return
-// note: neurons are grouped by id and matched again by key only for the rows returned: grouping whole neurons
-// note: would carry every property (graph JSON included) through the aggregation.
-UNWIND $tokens AS token
-MATCH (t:Token {text: token.text})<-[a:ACTIVATES_ON]-(n:Neuron)
-WHERE ($any_model OR n.model = $model) AND ($any_layer OR n.layer IN $layers) AND coalesce(n.f1, -1.0) >= $min_f1
-WITH n.id AS nid, n.f1 AS nf1, count(DISTINCT token.slot) AS slots, collect(DISTINCT t.text) AS matched, max(a.max_activation) AS activation
-WHERE slots = $slots
-WITH nid, nf1, matched, activation
-ORDER BY coalesce(nf1, -1.0) DESC, nid
+// note: returns the ranked neuron ids with what matched; `neuron_rows` then fetches the columns of those rows only,
+// note: so the ranking never reads the larger properties of every neuron a common token has.
+MATCH (k:TokenKey {key: $key})<-[:KEYED_AS]-(t:Token)<-[a:ACTIVATES_ON]-(n:Neuron)
+WHERE (NOT $exact OR t.text = $text) AND ($any_model OR n.model = $model) AND ($any_layer OR n.layer IN $layers) AND coalesce(n.f1, -1.0) >= $min_f1
+WITH n.id AS id, n.f1 AS f1, collect(DISTINCT t.text) AS matched, max(a.max_activation) AS activation
+RETURN id, matched, activation
+ORDER BY coalesce(f1, -1.0) DESC, id
 LIMIT $limit
-MATCH (n:Neuron {id: nid})
-RETURN n.id AS id, n.model AS model, n.layer AS layer, n.neuron AS neuron, n.status AS status, n.f1 AS f1,
-       n.precision AS precision, n.recall AS recall, n.ood_f1 AS ood_f1, n.activating_tokens AS activating_tokens,
-       n.example AS example, matched, activation
-ORDER BY coalesce(n.f1, -1.0) DESC, n.id

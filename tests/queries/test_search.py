@@ -49,6 +49,9 @@ def test_context_and_both_together(search: NeuronSearch) -> None:
     assert names(search.context("from", where=TEST)) == {"0:0"}
     assert names(search.activating("import", context=["from"], where=TEST)) == {"0:0"}
     assert names(search.activating("import", context=[":"], where=TEST)) == set()
+    assert names(search.activating(" import", context=[" from"], exact=True, where=TEST)) == {"0:0"}
+    assert names(search.activating(" import", context=["from"], exact=True, where=TEST)) == set()
+    assert names(search.activating("for", "while", context=[":"], where=TEST)) == {"1:5", "3:5"}  # the general form
     assert names(search.activating("for", "while", where=TEST)) == {"1:5", "3:5"}  # every token must match
     assert names(search.activating("for", "if", where=TEST)) == {"3:5"}
     assert names(search.context(":", "in", where=TEST)) == {"3:5"}

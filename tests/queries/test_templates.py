@@ -13,7 +13,8 @@ from n2g.errors import N2GError
 from queries.templates import ENGINES, TEMPLATE_DIR, template, templates
 from tests.cypher_lint import lint_cypher
 
-EXPECTED = {"activating_token", "context_token", "activating_with_context", "repeated_token", "duplicates_similar",
+EXPECTED = {"activating_token", "context_token", "activating_tokens", "context_tokens", "activating_with_context",
+            "activating_with_context_token", "neuron_rows", "repeated_token", "duplicates_similar",
             "duplicates_subset", "similar_to", "neuron", "neuron_graph", "best_in_layer", "layers", "models",
             "token_texts"}
 

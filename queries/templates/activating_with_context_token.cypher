@@ -1,0 +1,23 @@
+// name: activating_with_context_token
+// description: Neurons that fire on one token and need one other token in their context, each entered by its normalised key (or its one exact text).
+// param key: STRING  the activating token's normalised key
+// param context_key: STRING  the context token's normalised key
+// param exact: BOOL  true: only the stored texts equal to `text` and `context_text`
+// param text: STRING  the raw activating token, when exact is true
+// param context_text: STRING  the raw context token, when exact is true
+// param any_model: BOOL  true: every model
+// param model: STRING  the model, when any_model is false
+// param any_layer: BOOL  true: every layer
+// param layers: LIST<INT>  the layers, when any_layer is false
+// param min_f1: FLOAT  lowest held-out F1 (-1: no limit; a neuron without F1 counts as -1)
+// param limit: INT  rows to return
+// note: returns the ranked neuron ids with what matched; `neuron_rows` then fetches the columns of those rows only.
+MATCH (k:TokenKey {key: $key})<-[:KEYED_AS]-(t:Token)<-[a:ACTIVATES_ON]-(n:Neuron)
+WHERE (NOT $exact OR t.text = $text) AND ($any_model OR n.model = $model) AND ($any_layer OR n.layer IN $layers) AND coalesce(n.f1, -1.0) >= $min_f1
+MATCH (n)-[c:HAS_CONTEXT]->(u:Token)-[:KEYED_AS]->(ck:TokenKey {key: $context_key})
+WHERE (NOT $exact OR u.text = $context_text)
+WITH n.id AS id, n.f1 AS f1, collect(DISTINCT t.text) AS matched, max(a.max_activation) AS activation,
+     collect(DISTINCT u.text) AS context_matched
+RETURN id, matched, activation, context_matched
+ORDER BY coalesce(f1, -1.0) DESC, id
+LIMIT $limit
