@@ -19,7 +19,7 @@ from ingest.graph_rows import GraphRows
 from ingest.store import GraphStore, check_parameters
 from n2g.errors import N2GError
 
-MAX_PATH_LENGTH = 64  # tries are at most `max_context` deep; LadybugDB caps `*1..k` at 30 unless told
+MAX_PATH_LENGTH = 256  # a trie is at most `--max-context` deep; LadybugDB caps `*1..k` at 30 unless told
 NODE_DDL = {t.name: f"CREATE NODE TABLE IF NOT EXISTS {t.name}("
                     + ", ".join(f"{c} {k}" for c, k in t.columns) + f", PRIMARY KEY({t.key}))"
             for t in schema.NODE_TABLES}
@@ -70,6 +70,7 @@ class LadybugStore(GraphStore):
         if columns != schema.NEURON.column_names:
             raise N2GError(f"{self.location} was built by another version of n2g (its Neuron table differs): "
                            "use a new --db file")
+        super().check_layout()
 
     def write(self, rows: GraphRows) -> None:
         self._run("BEGIN TRANSACTION")
@@ -102,7 +103,7 @@ class LadybugStore(GraphStore):
         check_parameters(cypher, params)
         try:
             return self._conn.execute(cypher, params)
-        except RuntimeError as err:
+        except (RuntimeError, ValueError, TypeError) as err:  # engine errors; values it cannot bind
             raise N2GError(f"LadybugDB ({self.location}): {_one_line(err)}") from err
 
     def close(self) -> None:

@@ -21,6 +21,7 @@ from ingest import schema
 from ingest.graph_rows import GraphRows, RowBuilder
 from ingest.neo4j_store import CONSTRAINTS, INDEXES
 from ingest.store_loader import GraphSource, batches
+from n2g.errors import N2GError
 
 ARRAY_DELIMITER = "\x1f"
 _BATCH = 1024
@@ -77,15 +78,25 @@ class Neo4jAdminExport:
 
 
 def export_graphs(sources: Sequence[GraphSource], out: str | Path) -> int:
-    """Write every graph of every source; returns the rows written."""
+    """Write every graph of every source once (a neuron in two sources is written once, as a store keeps it);
+    sources of one model must share its settings, as `n2g load` requires. Returns the rows written."""
     export = Neo4jAdminExport(out)
     builder = RowBuilder()
+    settings_of: dict[str, str] = {}
+    seen: set[str] = set()
     for source in sources:
         settings = source.settings()
-        builder.add_model(settings["model"], json.dumps(settings, sort_keys=True))
+        text = json.dumps(settings, sort_keys=True)
+        if settings_of.setdefault(settings["model"], text) != text:
+            raise N2GError(f"{source.directory.dir} holds {settings['model']} graphs made with other settings than "
+                           "an earlier source: export them separately")
+        builder.add_model(settings["model"], text)
         for batch in batches(source.graphs(), _BATCH):
             for graph in batch:
-                builder.add(graph, source.example(graph))
+                nid = schema.neuron_id(graph.model, graph.layer, graph.neuron)
+                if nid not in seen:
+                    seen.add(nid)
+                    builder.add(graph, source.example(graph))
             export.append(builder.take())
     export.append(builder.take())
     export.finish()

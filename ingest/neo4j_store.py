@@ -79,6 +79,7 @@ class Neo4jStore(GraphStore):
             raise N2GError(f"Neo4j at {uri}: {_first_line(err)}") from err
 
     def ensure_schema(self) -> None:
+        self.check_layout()
         for statement in (*CONSTRAINTS.values(), *INDEXES.values()):
             self._session_run(statement, {}, write=True)
 
@@ -117,8 +118,8 @@ class Neo4jStore(GraphStore):
                 return action(session)
         except exceptions.Neo4jError as err:
             raise N2GError(f"Neo4j ({self.location}): {_first_line(err)}") from err
-        except (exceptions.ServiceUnavailable, exceptions.SessionExpired, OSError) as err:
-            raise N2GError(f"lost Neo4j at {self.location}: {_first_line(err)}") from err
+        except (exceptions.DriverError, OSError) as err:
+            raise N2GError(f"Neo4j at {self.location}: {_first_line(err)}") from err
 
     def close(self) -> None:
         self._driver.close()
@@ -130,5 +131,9 @@ def _chunks(records: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
 
 
 def _first_line(err: BaseException) -> str:
-    text = getattr(err, "message", None) or str(err) or type(err).__name__
+    """The server's message for a server error; the driver's own text otherwise (its `.message` is generic)."""
+    from neo4j import exceptions
+
+    message = getattr(err, "message", None) if isinstance(err, exceptions.Neo4jError) else None
+    text = message or str(err) or type(err).__name__
     return str(text).strip().splitlines()[0]

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: Neuron.context_tokens, ACTIVATES_ON.rank
 
 # Column types in LadybugDB's names; Neo4j and neo4j-admin map them (see `NEO4J_ADMIN_TYPES`).
 STRING, INT64, DOUBLE, STRING_LIST = "STRING", "INT64", "DOUBLE", "STRING[]"

@@ -14,6 +14,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import pandas as pd
 
@@ -31,6 +32,7 @@ NEURON_STATUS = ("MATCH (n:Neuron) WHERE n.model = $model "
                  "RETURN n.layer AS layer, n.neuron AS neuron, n.status AS status, n.reason AS reason")
 EXISTING_KEYS = {table.name: f"UNWIND $keys AS k MATCH (n:{table.name} {{{table.key}: k}}) RETURN n.{table.key} AS k"
                  for table in schema.NODE_TABLES if table.name in schema.SHARED_TABLES}
+SCHEMA_VERSIONS = "MATCH (m:Model) RETURN DISTINCT m.schema_version AS v"
 COUNT_NODES = {table.name: f"MATCH (n:{table.name}) RETURN count(n) AS n" for table in schema.NODE_TABLES}
 COUNT_RELS = {table.name: f"MATCH ()-[r:{table.name}]->() RETURN count(r) AS n" for table in schema.REL_TABLES}
 
@@ -61,8 +63,12 @@ class GraphStore(ABC):
     def ensure_schema(self) -> None:
         """Create the tables / constraints and indexes if absent; refuse a store laid out by another version."""
 
-    def check_layout(self) -> None:  # noqa: B027 - a no-op where the engine has no fixed schema (Neo4j)
-        """Refuse a store laid out by another version of n2g (where the engine has a fixed schema)."""
+    def check_layout(self) -> None:
+        """Refuse a store laid out by another version of n2g: every model in it records its schema version."""
+        found = {row["v"] for row in self.rows(SCHEMA_VERSIONS)}
+        if found - {schema.SCHEMA_VERSION}:
+            raise N2GError(f"{self.location} was built by another version of n2g (store schema {sorted(found)}, this "
+                           f"n2g reads {schema.SCHEMA_VERSION}): load into a new database")
 
     @abstractmethod
     def write(self, rows: GraphRows) -> None:
@@ -115,6 +121,10 @@ def open_store(db: str = DEFAULT_DB, read_only: bool = False, create: bool = Tru
                        "anything else is a LadybugDB file path")
     if is_neo4j_uri(db):
         from ingest.neo4j_store import Neo4jStore
+
+        if "@" in urlsplit(db).netloc:
+            raise N2GError("the --db address carries credentials: give the address alone and the user and password "
+                           "in NEO4J_USER / NEO4J_PASSWORD (so they are never printed)")
 
         return Neo4jStore(db, read_only=read_only)
     from ingest.ladybug_store import LadybugStore

@@ -31,9 +31,12 @@ from n2g.token_keys import normalise_token
 from queries.templates import Template, template
 
 DUPLICATE_MODES = ("similar", "subset")
+# Overlap >= 0.9 of the larger set on both sets means Jaccard >= 0.82 on their union, where 20 bands of 5 rows
+# give a candidate with probability > 0.9999 (`ingest.graph_facts`); lower, recall falls (0.94 at 0.8).
+SIMILAR_FLOOR = 0.9
 # Clauses that change a database; a user's Cypher with one of them needs `write=True` (`--write`).
 _WRITES = re.compile(r"\b(CREATE|MERGE|SET|DELETE|REMOVE|DROP|COPY|ALTER|INSTALL|LOAD|IMPORT|CHECKPOINT|"
-                     r"DETACH|FOREACH|BEGIN|COMMIT)\b", re.IGNORECASE)
+                     r"DETACH|FOREACH|BEGIN|COMMIT|EXPORT|ATTACH|USE)\b", re.IGNORECASE)
 _STRINGS = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`[^`]*`|//[^\n]*|/\*.*?\*/", re.DOTALL)
 
 
@@ -72,7 +75,7 @@ class PreparedQuery:
 
 class NeuronSearch:
     def __init__(self, db: str = DEFAULT_DB, write: bool = False) -> None:
-        self.store: GraphStore = open_store(db, read_only=not write)
+        self.store: GraphStore = open_store(db, read_only=not write, create=False)
         self.engine = self.store.engine
         try:
             self.store.check_layout()
@@ -210,6 +213,10 @@ class NeuronSearch:
             raise N2GError(f"unknown duplicate mode {mode!r} (choose from {', '.join(DUPLICATE_MODES)})")
         if not 0.0 < min_overlap <= 1.0:
             raise N2GError(f"--min-overlap must be in (0, 1], got {min_overlap}")
+        if mode == "similar" and min_overlap < SIMILAR_FLOOR:
+            raise N2GError(f"--mode similar finds its candidates through MinHash bands, which catch every pair only "
+                           f"from --min-overlap {SIMILAR_FLOOR}; for lower thresholds use --mode subset (exact "
+                           "candidates; every similar pair is also a subset pair)")
         return self.prepare(f"duplicates_{mode}", min_overlap=float(min_overlap), cross_layer=cross_layer,
                             **where.params(), limit=limit)
 

@@ -99,7 +99,10 @@ def _params(pairs: Sequence[str]) -> dict[str, Any]:
 
 
 def _read_cypher(source: str) -> str:
-    text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise N2GError(f"{source} is not UTF-8 text ({err.reason} at byte {err.start})") from err
     if not text.strip():
         raise N2GError(f"no Cypher in {'stdin' if source == '-' else source}")
     return text
@@ -119,6 +122,11 @@ def _search(args: argparse.Namespace) -> int:
             print(render(search.query(cypher, write=args.write, **params), args.format))
             return 0
         if kind == "best":
+            if args.explain:
+                best = search.prepare("best_in_layer", layer=0, **where.params(), limit=args.best)
+                print(_explained(best.cypher, best.params))
+                print("// run once per layer that `layers` (queries/templates/layers.cypher) lists, $layer set to it")
+                return 0
             print(render(search.best(args.best, where), args.format))
             return 0
         prepared = _prepare(search, kind, args, where)

@@ -50,7 +50,7 @@ x = 1  # not an import" --graphs "$OUT/graphs"
 
 echo
 echo "== 3. the store: load the fitted graphs into an embedded LadybugDB file =="
-rm -f "$OUT/n2g.lbdb"
+rm -f "$OUT"/n2g.lbdb*
 "$BIN/n2g" load --graphs "$OUT/graphs" --db "$OUT/n2g.lbdb" --no-progress
 
 echo

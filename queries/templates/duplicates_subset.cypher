@@ -1,6 +1,6 @@
 // name: duplicates_subset
-// description: Neuron pairs where the smaller graph's activating and context token sets lie (>= min_overlap) inside the other's; candidates share a token of the smaller set's prefix (prefix filtering), exact overlap confirms.
-// param min_overlap: FLOAT  shared / size of the smaller set, on both the activating and the context sets
+// description: Neuron pairs where the graph with fewer activating tokens has its activating and its context token set (>= min_overlap of each) inside the other's; candidates share a token of the smaller set's prefix (prefix filtering), exact overlap confirms.
+// param min_overlap: FLOAT  shared / size of the smaller graph's set, for its activating and its context set
 // param cross_layer: BOOL  true: only pairs from different layers
 // param any_model: BOOL  true: every model
 // param model: STRING  the model, when any_model is false
@@ -13,7 +13,7 @@
 // note: those values, not the pattern's nodes:
 // note: LadybugDB 0.22 misread a's properties when filters were pushed into a pattern with the rank predicate.
 MATCH (a:Neuron)-[r:ACTIVATES_ON]->(t:Token)
-WHERE r.rank < a.n_activating - ceil($min_overlap * a.n_activating) + 1
+WHERE r.rank < a.n_activating - ceil($min_overlap * a.n_activating - 0.000001) + 1
 WITH a.id AS aid, a.n_activating AS na, a.layer AS la, a.model AS ma, coalesce(a.f1, -1.0) AS fa, t
 WHERE ($any_model OR ma = $model) AND ($any_layer OR la IN $layers) AND fa >= $min_f1
 MATCH (t)<-[:ACTIVATES_ON]-(b:Neuron)
@@ -29,9 +29,7 @@ OPTIONAL MATCH (a)-[:HAS_CONTEXT]->(u:Token)<-[:HAS_CONTEXT]-(b)
 WITH a, b, shared_activating, count(u) AS shared_context
 WITH a, b, shared_activating, shared_context,
      1.0 * shared_activating / a.n_activating AS activating_overlap,
-     CASE WHEN a.n_context = 0 OR b.n_context = 0 THEN 1.0
-          ELSE 1.0 * shared_context / CASE WHEN a.n_context < b.n_context THEN a.n_context ELSE b.n_context END
-     END AS context_overlap
+     CASE WHEN a.n_context = 0 THEN 1.0 ELSE 1.0 * shared_context / a.n_context END AS context_overlap
 WHERE activating_overlap >= $min_overlap AND context_overlap >= $min_overlap
 RETURN a.id AS id, a.layer AS layer, a.neuron AS neuron, b.id AS other_id, b.layer AS other_layer,
        b.neuron AS other_neuron, activating_overlap, context_overlap, a.signature = b.signature AS exact,

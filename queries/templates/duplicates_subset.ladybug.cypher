@@ -1,6 +1,6 @@
 // name: duplicates_subset
-// description: Neuron pairs where the smaller graph's activating and context token sets lie (>= min_overlap) inside the other's; candidates share a token of the smaller set's prefix (prefix filtering), exact overlap confirms.
-// param min_overlap: FLOAT  shared / size of the smaller set, on both the activating and the context sets
+// description: Neuron pairs where the graph with fewer activating tokens has its activating and its context token set (>= min_overlap of each) inside the other's; candidates share a token of the smaller set's prefix (prefix filtering), exact overlap confirms.
+// param min_overlap: FLOAT  shared / size of the smaller graph's set, for its activating and its context set
 // param cross_layer: BOOL  true: only pairs from different layers
 // param any_model: BOOL  true: every model
 // param model: STRING  the model, when any_model is false
@@ -15,25 +15,23 @@
 // note: dialect has no list comprehensions). Filters read carried values: LadybugDB 0.22 misread a's properties when
 // note: they were pushed into a pattern together with the rank predicate.
 MATCH (a:Neuron)-[r:ACTIVATES_ON]->(t:Token)
-WHERE r.rank < a.n_activating - ceil($min_overlap * a.n_activating) + 1
+WHERE r.rank < a.n_activating - ceil($min_overlap * a.n_activating - 0.000001) + 1
 WITH a.id AS aid, a.n_activating AS na, a.layer AS la, a.model AS ma, coalesce(a.f1, -1.0) AS fa, t
 WHERE ($any_model OR ma = $model) AND ($any_layer OR la IN $layers) AND fa >= $min_f1
 MATCH (t)<-[:ACTIVATES_ON]-(b:Neuron)
 WITH aid, na, la, b.id AS bid, b.n_activating AS nb, b.layer AS lb, b.model AS mb, coalesce(b.f1, -1.0) AS fb,
-     b.neuron AS other_neuron, b.n_context AS ncb, b.signature AS sb, b.f1 AS other_f1,
+     b.neuron AS other_neuron, b.signature AS sb, b.f1 AS other_f1,
      b.activating_tokens AS tb, b.context_tokens AS cb
 WHERE (na < nb OR (na = nb AND aid < bid)) AND (NOT $cross_layer OR la <> lb)
   AND ($any_model OR mb = $model) AND ($any_layer OR lb IN $layers) AND fb >= $min_f1
-WITH aid, bid, lb, other_neuron, ncb, sb, other_f1, tb, cb, count(*) AS prefix_hits
+WITH aid, bid, lb, other_neuron, sb, other_f1, tb, cb, count(*) AS prefix_hits
 MATCH (a:Neuron {id: aid})
-WITH a, bid, lb, other_neuron, ncb, sb, other_f1, tb,
+WITH a, bid, lb, other_neuron, sb, other_f1, tb,
      size(list_filter(a.activating_tokens, x -> list_contains(tb, x))) AS shared_activating,
      size(list_filter(a.context_tokens, x -> list_contains(cb, x))) AS shared_context
 WITH a, bid, lb, other_neuron, sb, other_f1, tb, shared_activating, shared_context,
      1.0 * shared_activating / a.n_activating AS activating_overlap,
-     CASE WHEN a.n_context = 0 OR ncb = 0 THEN 1.0
-          ELSE 1.0 * shared_context / CASE WHEN a.n_context < ncb THEN a.n_context ELSE ncb END
-     END AS context_overlap
+     CASE WHEN a.n_context = 0 THEN 1.0 ELSE 1.0 * shared_context / a.n_context END AS context_overlap
 WHERE activating_overlap >= $min_overlap AND context_overlap >= $min_overlap
 RETURN a.id AS id, a.layer AS layer, a.neuron AS neuron, bid AS other_id, lb AS other_layer,
        other_neuron, activating_overlap, context_overlap, a.signature = sb AS exact,

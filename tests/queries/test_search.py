@@ -19,6 +19,8 @@ def names(frame, model: bool = False) -> set[str]:
 
 
 def pairs(frame) -> set[tuple[str, str]]:
+    if frame.empty:
+        return set()
     return {(f"{a}:{b}", f"{c}:{d}") for a, b, c, d in
             zip(frame["layer"], frame["neuron"], frame["other_layer"], frame["other_neuron"])}
 
@@ -152,3 +154,28 @@ def test_filtered_searches_equal_unfiltered_ones_filtered_afterwards(search: Neu
                     if passes(where, r["id"], r["layer"], r["f1"])
                     and passes(where, r["other_id"], r["other_layer"], r["other_f1"])}
         assert {(r["id"], r["other_id"]) for r in rows(search.duplicates(mode, 0.9, where=where))} == expected
+
+
+def test_subset_threshold_is_exact_at_float_edges(tmp_path: Path) -> None:
+    """0.56 x 25 is 14.000000000000002 in floating point: the pair sharing 14 of 25 tokens must still be found."""
+    from ingest.store import open_store
+    from ingest.store_loader import GraphSource, load_graphs
+    from tests.ingest.graph_factory import make_graph, write_graph_directory
+
+    small = make_graph(0, 0, [(f" s{i}", []) for i in range(25)])
+    large = make_graph(1, 0, [(f" s{i}", []) for i in range(14)] + [(f" u{i}", []) for i in range(20)])
+    db = tmp_path / "edge.lbdb"
+    with open_store(str(db)) as store:
+        load_graphs(store, GraphSource(write_graph_directory(tmp_path / "g", [small, large])), progress=False)
+    with NeuronSearch(str(db)) as edge:
+        assert pairs(edge.duplicates("subset", 0.56)) == {("0:0", "1:0")}
+        assert pairs(edge.duplicates("subset", 0.57)) == set()
+
+
+def test_a_store_of_another_schema_version_is_refused(planted_db: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "old.lbdb"
+    copy.write_bytes(planted_db.read_bytes())
+    with NeuronSearch(str(copy), write=True) as old:
+        old.query("MATCH (m:Model) SET m.schema_version = 1", write=True)
+    with pytest.raises(N2GError, match="another version of n2g"):
+        NeuronSearch(str(copy))

@@ -154,3 +154,41 @@ def test_search_works_while_a_writer_holds_the_store(planted_db: Path, tmp_path:
     finally:
         holder.kill()
         holder.wait()
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["--duplicates", "--min-overlap", "0.5"], "--mode subset"),
+    (["--cypher", "-", "--param", 'x=[1, "a"]'], "LadybugDB"),
+])
+def test_more_bad_input_is_one_line(planted_db: Path, capsys, monkeypatch, argv: list[str], expected: str) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("RETURN $x AS x"))
+    code, _, err = run(capsys, "--db", str(planted_db), *argv)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and expected in err, err
+
+
+def test_non_utf8_cypher_and_export_are_refused(planted_db: Path, tmp_path: Path, capsys) -> None:
+    latin = tmp_path / "latin.cypher"
+    latin.write_bytes("RETURN 'caf\xe9'".encode("latin-1"))
+    code, _, err = run(capsys, "--db", str(planted_db), "--cypher", str(latin))
+    assert code == 2 and "not UTF-8" in err
+    export = tmp_path / "export.cypher"
+    export.write_text(f"EXPORT DATABASE '{tmp_path / 'dump'}'")
+    code, _, err = run(capsys, "--db", str(planted_db), "--cypher", str(export))
+    assert code == 2 and "writes" in err and not (tmp_path / "dump").exists()
+
+
+def test_search_never_creates_a_database(tmp_path: Path, capsys) -> None:
+    script = tmp_path / "q.cypher"
+    script.write_text("RETURN 1 AS one")
+    code, _, err = run(capsys, "--db", str(tmp_path / "typo.lbdb"), "--cypher", str(script), "--write")
+    assert code == 2 and "no graph store" in err and not list(tmp_path.glob("typo.lbdb*"))
+
+
+def test_credentials_in_the_address_are_refused_and_not_echoed(capsys) -> None:
+    code, _, err = run(capsys, "--db", "neo4j://bob:s3cret@localhost:7687", "--repeated-token")
+    assert code == 2 and "NEO4J_PASSWORD" in err and "s3cret" not in err
+
+
+def test_best_explain_prints_without_running(planted_db: Path, capsys) -> None:
+    code, out, _ = run(capsys, "--db", str(planted_db), "--best", "2", "--explain")
+    assert code == 0 and out.startswith("MATCH (n:Neuron)") and "$layer" in out
