@@ -12,12 +12,15 @@
 // param min_f1: FLOAT  lowest held-out F1 (-1: no limit; a neuron without F1 counts as -1)
 // param limit: INT  rows to return
 // note: returns the ranked neuron ids with what matched; `neuron_rows` then fetches the columns of those rows only.
-MATCH (k:TokenKey {key: $key})<-[:KEYED_AS]-(t:Token)<-[a:ACTIVATES_ON]-(n:Neuron)
+// note: the context side goes first: on LadybugDB that measured twice as fast as expanding each activating neuron's
+// note: whole context.
+MATCH (ck:TokenKey {key: $context_key})<-[:KEYED_AS]-(u:Token)<-[c:HAS_CONTEXT]-(n:Neuron)
+WHERE NOT $exact OR u.text = $context_text
+WITH n, collect(DISTINCT u.text) AS context_matched
+MATCH (n)-[a:ACTIVATES_ON]->(t:Token)-[:KEYED_AS]->(k:TokenKey {key: $key})
 WHERE (NOT $exact OR t.text = $text) AND ($any_model OR n.model = $model) AND ($any_layer OR n.layer IN $layers) AND coalesce(n.f1, -1.0) >= $min_f1
-MATCH (n)-[c:HAS_CONTEXT]->(u:Token)-[:KEYED_AS]->(ck:TokenKey {key: $context_key})
-WHERE (NOT $exact OR u.text = $context_text)
 WITH n.id AS id, n.f1 AS f1, collect(DISTINCT t.text) AS matched, max(a.max_activation) AS activation,
-     collect(DISTINCT u.text) AS context_matched
+     context_matched
 RETURN id, matched, activation, context_matched
 ORDER BY coalesce(f1, -1.0) DESC, id
 LIMIT $limit
