@@ -78,6 +78,11 @@ class GraphStore(ABC):
     def rows(self, cypher: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         """Run one statement; rows as dicts of plain values."""
 
+    def run_write(self, cypher: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        """A user's own statement that may write (`n2g-search --cypher ... --write`); engines whose reads run in
+        read-only transactions override it."""
+        return self.rows(cypher, params)
+
     @abstractmethod
     def close(self) -> None: ...
 

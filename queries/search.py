@@ -106,7 +106,7 @@ class NeuronSearch:
     def repeated_tokens(self, min_share: float = 0.0, where: SearchFilter = SearchFilter(),
                         limit: int = 20) -> pd.DataFrame:
         """In-context neurons: an activating token also in the context, highest share first."""
-        return self.run(self.prepare("repeated_token", min_share=float(min_share), **where.params(), limit=limit))
+        return self.run(self.prepare_repeated(min_share, where, limit))
 
     def duplicates(self, mode: str = "similar", min_overlap: float = 0.9, cross_layer: bool = True,
                    where: SearchFilter = SearchFilter(), limit: int = 100) -> pd.DataFrame:
@@ -117,16 +117,15 @@ class NeuronSearch:
     def similar_to(self, neuron: str, model: str | None = None, where: SearchFilter = SearchFilter(),
                    limit: int = 20) -> pd.DataFrame:
         """The neurons most like one neuron (`L:N`), by Jaccard similarity of their token sets."""
-        return self.run(self.prepare("similar_to", id=self.neuron_id(neuron, model), **where.params(), limit=limit))
+        return self.run(self.prepare_similar(neuron, model, where, limit))
 
     def neuron(self, neuron: str, model: str | None = None) -> pd.DataFrame:
         """One neuron's summary row, its graph as JSON among the columns."""
-        return self.run(self.prepare("neuron", id=self.neuron_id(neuron, model)))
+        return self.run(self.prepare_neuron(neuron, model))
 
     def graph(self, neuron: str, model: str | None = None) -> NeuronGraph:
         """One neuron's graph, exactly as fitted."""
-        row = self.neuron(neuron, model)
-        return NeuronGraph.from_json(row["graph_json"].iloc[0])
+        return graph_of(self.neuron(neuron, model))
 
     def graph_nodes(self, neuron: str, model: str | None = None) -> pd.DataFrame:
         """One neuron's graph walked in the store: a row per node, with its parent."""
@@ -148,9 +147,7 @@ class NeuronSearch:
         if writes(cypher) and not write:
             raise N2GError("this Cypher writes to the database (it has CREATE, MERGE, SET, DELETE, ...): "
                            "searching is read-only; pass --write to allow it")
-        if write and hasattr(self.store, "run_write"):
-            return pd.DataFrame(self.store.run_write(cypher, params))
-        return self.store.frame(cypher, params)
+        return pd.DataFrame(self.store.run_write(cypher, params)) if write else self.store.frame(cypher, params)
 
     # -- building blocks -------------------------------------------------------------------------------------------
     def prepare(self, name: str, **params: Any) -> PreparedQuery:
@@ -207,6 +204,15 @@ class NeuronSearch:
             texts.setdefault(key, []).append(text)
         return [{"text": text, "slot": i} for i, key in enumerate(keys) for text in sorted(texts.get(key, []))]
 
+    def prepare_repeated(self, min_share: float, where: SearchFilter, limit: int) -> PreparedQuery:
+        return self.prepare("repeated_token", min_share=float(min_share), **where.params(), limit=limit)
+
+    def prepare_similar(self, neuron: str, model: str | None, where: SearchFilter, limit: int) -> PreparedQuery:
+        return self.prepare("similar_to", id=self.neuron_id(neuron, model), **where.params(), limit=limit)
+
+    def prepare_neuron(self, neuron: str, model: str | None) -> PreparedQuery:
+        return self.prepare("neuron", id=self.neuron_id(neuron, model))
+
     def prepare_duplicates(self, mode: str, min_overlap: float, cross_layer: bool, where: SearchFilter,
                            limit: int) -> PreparedQuery:
         if mode not in DUPLICATE_MODES:
@@ -237,3 +243,8 @@ class NeuronSearch:
 
     def models(self) -> list[str]:
         return [str(name) for name in self.run(self.prepare("models")).get("name", [])]
+
+
+def graph_of(summary: pd.DataFrame) -> NeuronGraph:
+    """The graph in a `neuron` summary row, exactly as fitted."""
+    return NeuronGraph.from_json(summary["graph_json"].iloc[0])

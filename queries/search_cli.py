@@ -24,7 +24,7 @@ from ingest.store import DEFAULT_DB
 from n2g.cli import run_guarded
 from n2g.errors import N2GError
 from queries.output import FORMATS, render
-from queries.search import DUPLICATE_MODES, NeuronSearch, PreparedQuery, SearchFilter
+from queries.search import DUPLICATE_MODES, NeuronSearch, PreparedQuery, SearchFilter, graph_of
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -139,7 +139,7 @@ def _search(args: argparse.Namespace) -> int:
         if kind == "neuron" and args.format == "table":
             from n2g.graph_display import graph_summary
 
-            print(graph_summary(search.graph(args.neuron, args.model)))
+            print(graph_summary(graph_of(frame)))
             return 0
         print(render(frame, args.format))
     return 0
@@ -149,13 +149,12 @@ def _prepare(search: NeuronSearch, kind: str, args: argparse.Namespace, where: S
     if kind == "tokens":
         return search.prepare_tokens(args.activating_token, args.context_token, args.exact, where, args.limit)
     if kind == "repeated":
-        return search.prepare("repeated_token", min_share=args.min_share, **where.params(), limit=args.limit)
+        return search.prepare_repeated(args.min_share, where, args.limit)
     if kind == "duplicates":
         return search.prepare_duplicates(args.mode, args.min_overlap, not args.same_layer, where, args.limit)
     if kind == "similar":
-        nid = search.neuron_id(args.similar_to, args.model)
-        return search.prepare("similar_to", id=nid, **where.params(), limit=args.limit)
-    return search.prepare("neuron", id=search.neuron_id(args.neuron, args.model))
+        return search.prepare_similar(args.similar_to, args.model, where, args.limit)
+    return search.prepare_neuron(args.neuron, args.model)
 
 
 def _explained(cypher: str, params: dict[str, Any]) -> str:
