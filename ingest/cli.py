@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from ingest.store import DEFAULT_DB, GraphStore, open_store
 from ingest.store_loader import GraphSource
-from n2g.cli import add_model_options, positive
+from n2g.cli import add_corpus_and_neuron_options, add_model_options, add_token_matching_option, positive
 from n2g.errors import N2GError
 
 if TYPE_CHECKING:
@@ -27,30 +27,22 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 def _add_ingest(commands: argparse._SubParsersAction) -> None:
     from n2g.augmentation import AUGMENTERS
-    from n2g.token_keys import MATCHING_MODES
 
     p = commands.add_parser("ingest", help="exemplars -> graphs -> store for every requested neuron, resumable",
                             description="Mine exemplars, fit a graph for every requested neuron and load the graphs "
                             "into the store. Re-running the same command after an interruption finishes the job; "
                             "re-running a finished job changes nothing.")
     add_model_options(p)
-    p.add_argument("--corpus", default="python-stdlib", help="python-stdlib (offline default), a .txt/.jsonl/.parquet "
-                   "file or directory, or a Hugging Face dataset name")
-    p.add_argument("--layers", default="all", help="layers, inclusive ranges: 0:4, 0,5,10 or all")
-    p.add_argument("--neurons", default="all", help="neurons of each layer, inclusive ranges: 0:63 or all")
-    p.add_argument("--db", default=DEFAULT_DB, help=DB_HELP)
+    add_corpus_and_neuron_options(p)
     p.add_argument("--work-dir", default="n2g-work", help="where exemplars and graphs are kept between runs")
     p.add_argument("--shard", help="I/N: take every N-th requested neuron starting at I (into WORK/shard-I-of-N)")
     p.add_argument("--max-tokens", type=positive, default=None,
                    help="corpus tokens to mine (default: 200,000 on CPU, 5,000,000 on GPU)")
     p.add_argument("--top-k", type=positive, default=20, help="exemplar windows kept per neuron")
     p.add_argument("--augment", choices=AUGMENTERS, default="lm", help="augmentation (see `n2g fit --help`)")
-    p.add_argument("--token-matching", choices=MATCHING_MODES, default="exact",
-                   help="compare tokens exactly, or normalised (case of title words, surrounding spaces)")
-    p.add_argument("--load-batch", type=positive, default=None,
-                   help="neurons per store transaction (default: 10,000 for LadybugDB, 1,000 for Neo4j)")
+    add_token_matching_option(p)
     p.add_argument("--seed", type=int, default=0, help="seed of the random windows and the train/test split")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _add_store_options(p)
     p.set_defaults(handler=_run_ingest)
 
 
@@ -59,10 +51,7 @@ def _add_load(commands: argparse._SubParsersAction) -> None:
                             description="Store every graph of the given graph directories, or of every shard "
                             "under --work-dir. Neurons already stored are skipped.")
     _add_sources(p)
-    p.add_argument("--db", default=DEFAULT_DB, help=DB_HELP)
-    p.add_argument("--load-batch", type=positive, default=None,
-                   help="neurons per store transaction (default: 10,000 for LadybugDB, 1,000 for Neo4j)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _add_store_options(p)
     p.set_defaults(handler=_run_load)
 
 
@@ -74,6 +63,13 @@ def _add_export(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=("neo4j-admin",), default="neo4j-admin")
     _add_sources(p)
     p.set_defaults(handler=_run_export)
+
+
+def _add_store_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", default=DEFAULT_DB, help=DB_HELP)
+    p.add_argument("--load-batch", type=positive, default=None,
+                   help="neurons per store transaction (default: 10,000 for LadybugDB, 1,000 for Neo4j)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def _add_sources(p: argparse.ArgumentParser) -> None:

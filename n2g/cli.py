@@ -88,6 +88,22 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     bos.add_argument("--no-bos", dest="prepend_bos", action="store_false", help="never prepend BOS")
 
 
+def add_corpus_and_neuron_options(parser: argparse.ArgumentParser) -> None:
+    """What to mine: the corpus, and which neurons of which layers (`n2g exemplars`, `n2g ingest`)."""
+    parser.add_argument("--corpus", default="python-stdlib",
+                        help="python-stdlib (offline default), a .txt/.jsonl/.parquet file or directory, "
+                             "or a Hugging Face dataset name (NeelNanda/pile-10k)")
+    parser.add_argument("--layers", default="all", help="layers, inclusive ranges: 0:4, 0,5,10 or all")
+    parser.add_argument("--neurons", default="all", help="neurons of each layer, inclusive ranges: 0:63 or all")
+
+
+def add_token_matching_option(parser: argparse.ArgumentParser) -> None:
+    from n2g.token_keys import MATCHING_MODES
+
+    parser.add_argument("--token-matching", choices=MATCHING_MODES, default="exact",
+                        help="compare tokens exactly, or normalised (case of title words, surrounding spaces)")
+
+
 def _add_exemplars(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("exemplars", help="mine every neuron's top-k max-activating windows",
                             description="One forward sweep over a corpus that keeps, for every neuron of the "
@@ -95,12 +111,8 @@ def _add_exemplars(commands: argparse._SubParsersAction) -> None:
                             "activations, its max activation and firing count, and a random window sample. "
                             "Resumes an interrupted run in the same --out directory.")
     add_model_options(p)
-    p.add_argument("--corpus", default="python-stdlib",
-                   help="python-stdlib (offline default), a .txt/.jsonl/.parquet file or directory, "
-                        "or a Hugging Face dataset name (NeelNanda/pile-10k)")
+    add_corpus_and_neuron_options(p)
     p.add_argument("--text-field", default="text", help="field holding the text in .jsonl/.parquet/datasets")
-    p.add_argument("--layers", default="all", help="layers, inclusive ranges: 0:4, 0,5,10 or all")
-    p.add_argument("--neurons", default="all", help="neurons of each layer, inclusive ranges: 0:63 or all")
     p.add_argument("--out", required=True, help="output directory (created; an unfinished run there resumes)")
     p.add_argument("--top-k", type=positive, default=20, help="windows kept per neuron")
     p.add_argument("--window-len", type=positive, default=64, help="tokens per window")
@@ -121,7 +133,6 @@ def _add_exemplars(commands: argparse._SubParsersAction) -> None:
 
 def _add_fit(commands: argparse._SubParsersAction) -> None:
     from n2g.augmentation import AUGMENTERS
-    from n2g.token_keys import MATCHING_MODES
 
     p = commands.add_parser("fit", help="fit a graph for every neuron from its exemplars",
                             description="Prune, saliency, augmentation, trie and scores for every requested neuron, "
@@ -137,8 +148,7 @@ def _add_fit(commands: argparse._SubParsersAction) -> None:
                    help="substitutes from the model's own next-token distribution (lm), DistilBERT fill-mask "
                         "(distilbert, needs a local model) or none")
     p.add_argument("--augment-model", default=None, help="local DistilBERT directory for --augment distilbert")
-    p.add_argument("--token-matching", choices=MATCHING_MODES, default="exact",
-                   help="compare tokens exactly, or normalised (case of title words, surrounding spaces)")
+    add_token_matching_option(p)
     p.add_argument("--max-context", type=positive, default=64, help="tokens before the pivot pruning may keep")
     p.add_argument("--prune-ratio", type=float, default=0.5, help="share of activation a pruned prompt keeps")
     p.add_argument("--post-context", type=_non_negative, default=0, help="tokens after the pivot to keep")
