@@ -71,11 +71,12 @@ def _filter(columns: Columns, key: str, drop: set[str]) -> Columns:
     return {name: [values[i] for i in keep] for name, values in columns.items()}
 
 
+_COLUMN_TYPES = {t.name: {"from": schema.STRING, "to": schema.STRING, **dict(t.columns)}
+                 for t in (*schema.NODE_TABLES, *schema.REL_TABLES)}
+
+
 def column_type(table: str, column: str) -> str:
-    if column in ("from", "to"):
-        return schema.STRING
-    tables = {t.name: t.columns for t in (*schema.NODE_TABLES, *schema.REL_TABLES)}
-    return dict(tables[table])[column]
+    return _COLUMN_TYPES[table][column]
 
 
 _ARROW = {schema.STRING: pa.string(), schema.INT64: pa.int64(), schema.DOUBLE: pa.float64(),
