@@ -136,4 +136,4 @@ def _first_line(err: BaseException) -> str:
 
     message = getattr(err, "message", None) if isinstance(err, exceptions.Neo4jError) else None
     text = message or str(err) or type(err).__name__
-    return str(text).strip().splitlines()[0]
+    return " ".join(line.strip() for line in str(text).splitlines() if line.strip())  # the reason is often below
