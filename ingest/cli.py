@@ -88,7 +88,8 @@ def _run_ingest(args: argparse.Namespace) -> int:
 
 
 def _ingest(args: argparse.Namespace, shard: Shard, store: GraphStore) -> Coverage:
-    from ingest.pipeline import IngestPlan, default_fit, default_mining, run_ingest
+    from ingest.pipeline import IngestPlan, default_fit, run_ingest
+    from n2g.exemplar_run import default_mining
     from n2g.model_loading import load_model
     from n2g.specs import parse_index_spec
 

@@ -31,12 +31,6 @@ from n2g.graph_files import GraphDirectory
 from n2g.graph_run import fit_graphs
 from n2g.model_loading import LoadedModel
 
-# Corpus tokens mined by default: enough for stable top-20 exemplars, sized so that a few neurons of an early
-# layer finish in minutes on a 2-core CPU; a GPU mines millions of tokens in that time.
-DEFAULT_MAX_TOKENS = {"cpu": 200_000, "cuda": 5_000_000}
-DEFAULT_MINING_BATCH = {"cpu": 32, "cuda": 256}
-CPU_WINDOWS_PER_DOC = 8  # spread a small CPU token budget over more files (held-out scoring splits by file)
-
 
 @dataclass(frozen=True)
 class Shard:
@@ -92,14 +86,6 @@ class Coverage:
         reasons = "; ".join(f"{count} {reason}" for reason, count in self.reasons.most_common())
         return (f"coverage: {sum(self.status.values())} of {self.requested} requested neurons stored: "
                 f"{', '.join(parts)}" + (f" (failed: {reasons})" if reasons else ""))
-
-
-def default_mining(model: LoadedModel, layers: Sequence[int], neurons: Sequence[int] | None,
-                   max_tokens: int | None, top_k: int, seed: int) -> MiningConfig:
-    device = model.device.type if model.device.type in DEFAULT_MAX_TOKENS else "cpu"
-    return MiningConfig(layers=tuple(layers), neurons=None if neurons is None else tuple(neurons), top_k=top_k,
-                        max_tokens=max_tokens or DEFAULT_MAX_TOKENS[device], batch_size=DEFAULT_MINING_BATCH[device],
-                        max_windows_per_doc=CPU_WINDOWS_PER_DOC if device == "cpu" else None, seed=seed)
 
 
 def default_fit(augment: str, token_matching: str, seed: int) -> FitConfig:

@@ -69,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_fit(commands)
     _add_show(commands)
     _add_predict(commands)
+    _add_report(commands)
     from ingest.cli import add_commands  # the store commands: ingest, load, export
 
     add_commands(commands)
@@ -161,9 +162,31 @@ def _add_fit(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--group-size", type=positive, default=None,
                    help="neurons fitted together and written at once (default: 256 on CPU, 2048 on GPU)")
     p.add_argument("--sequential", action="store_true", help="one neuron at a time (for speed comparisons)")
+    add_paper_rule_options(p)
     p.add_argument("--seed", type=int, default=0, help="seed of the train/test split")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler=_run_fit)
+
+
+def add_paper_rule_options(parser: argparse.ArgumentParser) -> None:
+    """Where our method departs from the paper's, each choice (`n2g fit`); `--paper-faithful` takes them all."""
+    from n2g.fitting import SPLITS
+    from n2g.neuron_graph import NODE_VALUES, PREDICTION_RULES
+
+    group = parser.add_argument_group("method rules (ours first; the paper's second)")
+    group.add_argument("--split", choices=SPLITS, default="document",
+                       help="held-out windows from documents the graph never saw, or any windows (paper)")
+    group.add_argument("--node-values", choices=NODE_VALUES, default="aggregate",
+                       help="trie node values over every path, or the first insertion's (paper)")
+    group.add_argument("--prediction", choices=PREDICTION_RULES, default="best",
+                       help="the largest activation of any complete match, or the longest match's (paper)")
+    group.add_argument("--end-precision", type=float, default=None, metavar="P",
+                       help="check patterns against the training windows: a partial pattern firing at >= P of its "
+                            "matches there becomes an end (off by default: more held-out recall, less precision "
+                            "on random text)")
+    group.add_argument("--paper-faithful", action="store_true",
+                       help="the original's settings: window split 10/10, one pivot per window, first-insertion "
+                            "values, longest match (overrides the four options above)")
 
 
 def _add_show(commands: argparse._SubParsersAction) -> None:
@@ -191,6 +214,67 @@ def _add_predict(commands: argparse._SubParsersAction) -> None:
     add_model_options(p)
     p.set_defaults(model=None)
     p.set_defaults(handler=_run_predict)
+
+
+def _add_report(commands: argparse._SubParsersAction) -> None:
+    from n2g.augmentation import AUGMENTERS
+
+    p = commands.add_parser("report", help="score sampled neurons per layer: Table 1, plots and an HTML gallery",
+                            description="Samples --neurons-per-layer neurons of each layer (fixed --seed), mines "
+                            "their exemplars, fits their graphs and writes report.json, report.md (the paper's "
+                            "Table 1 layout), plots/*.png, neurons.csv and gallery.html into --out. Every stage "
+                            "resumes after an interruption.")
+    add_model_options(p)
+    p.add_argument("--corpus", default="python-stdlib", help="as for `n2g exemplars`")
+    p.add_argument("--layers", default="0:5", help="layers, inclusive ranges: 0:5, 0,5,10 or all")
+    p.add_argument("--neurons-per-layer", type=positive, default=32, help="neurons sampled from each layer")
+    p.add_argument("--out", required=True, help="report directory (created; an unfinished report there resumes)")
+    p.add_argument("--paper-mode", action="store_true",
+                   help="also fit the same neurons with the paper's settings and show both side by side")
+    p.add_argument("--max-tokens", type=positive, default=None,
+                   help="corpus tokens to mine (default: 200k on CPU, 5M on GPU)")
+    p.add_argument("--top-k", type=positive, default=20, help="exemplar windows kept per neuron")
+    p.add_argument("--augment", choices=AUGMENTERS, default="lm", help="augmentation (see `n2g fit --help`)")
+    add_token_matching_option(p)
+    p.add_argument("--end-precision", type=float, default=None, metavar="P",
+                   help="check patterns against the training windows (see `n2g fit --help`)")
+    p.add_argument("--examples", type=positive, default=6, help="top windows shown per neuron in the gallery")
+    p.add_argument("--no-svg", action="store_true", help="leave the graph drawings out of the gallery")
+    p.add_argument("--seed", type=int, default=0, help="seed of the neuron sample, random windows and split")
+    p.add_argument("--no-progress", action="store_true", help="no progress output")
+    p.set_defaults(handler=_run_report)
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from n2g.augmentation import AugmentConfig
+    from n2g.exemplar_run import default_mining
+    from n2g.fitting import FitConfig
+    from n2g.model_loading import load_model
+    from n2g.report_run import ReportPlan, run_report
+    from n2g.specs import parse_index_spec
+
+    model = load_model(args.model, device=args.device, dtype=args.dtype, prepend_bos=args.prepend_bos)
+    layers = parse_index_spec(args.layers, model.n_layers, "layer")
+    plan = ReportPlan(model_name=args.model, corpus=args.corpus, layers=layers,
+                      neurons_per_layer=args.neurons_per_layer, out=Path(args.out),
+                      mining=default_mining(model, layers, None, args.max_tokens, args.top_k, args.seed),
+                      fit=FitConfig(seed=args.seed, token_matching=args.token_matching,
+                                    augment=AugmentConfig(method=args.augment), end_precision=args.end_precision),
+                      seed=args.seed, paper_mode=args.paper_mode, examples_per_neuron=args.examples,
+                      gallery_svg=not args.no_svg, progress=not args.no_progress)
+    report = run_report(model, plan)
+    ours = report["overall"]["default"]
+    margin = report["comparison"]["default"]["mean_margin_over_token_lookup"]
+    print(f"report in {plan.out}: {ours['fitted']} fitted, {ours['dead']} dead, {ours['failed']} failed; held-out "
+          f"F1 N2G {_fmt_score(ours['n2g_test_f1'])} vs token lookup {_fmt_score(ours['token_lookup_test_f1'])} "
+          f"(margin {_fmt_score(margin)}); see report.md and gallery.html")
+    return 0
+
+
+def _fmt_score(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def positive(text: str) -> int:
@@ -255,7 +339,11 @@ def _run_fit(args: argparse.Namespace) -> int:
                        activation_threshold=args.activation_threshold,
                        importance_threshold=args.importance_threshold, token_matching=args.token_matching,
                        augment=AugmentConfig(method=args.augment, model=args.augment_model),
-                       token_budget=args.token_budget, group_size=args.group_size, sequential=args.sequential)
+                       token_budget=args.token_budget, group_size=args.group_size, sequential=args.sequential,
+                       split=args.split, node_values=args.node_values, prediction=args.prediction,
+                       end_precision=args.end_precision)
+    if args.paper_faithful:
+        config = config.paper_faithful()
     summary = fit_graphs(model, exemplars, args.out, layers, neurons, config, progress=not args.no_progress)
     print(f"graphs in {args.out}: {summary.line()} ({summary.fitted_now} fitted now in {summary.seconds:.1f} s)")
     return 0

@@ -14,7 +14,7 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -56,6 +56,21 @@ def window_stream(model: LoadedModel, corpus: str, config: MiningConfig,
 def window_batches(windows: Iterable[Window], model: LoadedModel, config: MiningConfig) -> Iterator[WindowBatch]:
     """Windows batched as the model takes them (BOS column by its policy, right-padded)."""
     return batch_windows(windows, config.batch_size, config.window_len, model.pad_token_id, model.bos_to_prepend)
+
+
+# Corpus tokens mined by default: enough for stable top-20 exemplars, sized so that a few neurons of an early
+# layer finish in minutes on a 2-core CPU; a GPU mines millions of tokens in that time.
+DEFAULT_MAX_TOKENS = {"cpu": 200_000, "cuda": 5_000_000}
+DEFAULT_MINING_BATCH = {"cpu": 32, "cuda": 256}
+CPU_WINDOWS_PER_DOC = 8  # spread a small CPU token budget over more files (held-out scoring splits by file)
+
+
+def default_mining(model: LoadedModel, layers: Sequence[int], neurons: Sequence[int] | None,
+                   max_tokens: int | None, top_k: int, seed: int) -> MiningConfig:
+    device = model.device.type if model.device.type in DEFAULT_MAX_TOKENS else "cpu"
+    return MiningConfig(layers=tuple(layers), neurons=None if neurons is None else tuple(neurons), top_k=top_k,
+                        max_tokens=max_tokens or DEFAULT_MAX_TOKENS[device], batch_size=DEFAULT_MINING_BATCH[device],
+                        max_windows_per_doc=CPU_WINDOWS_PER_DOC if device == "cpu" else None, seed=seed)
 
 
 def mine_exemplars(model: LoadedModel, corpus: str, out_dir: str | Path, config: MiningConfig,

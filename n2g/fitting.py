@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -18,17 +18,21 @@ import torch
 
 from n2g.augmentation import AugmentConfig, augment, make_augmenter
 from n2g.baselines import NGramLookup, TokenLookup
+from n2g.errors import N2GError
 from n2g.exemplar_store import ExemplarSet, NeuronExemplars
 from n2g.layer_probe import LayerProbe
 from n2g.mask_token import MaskToken, choose_mask_token
 from n2g.model_loading import LoadedModel
-from n2g.neuron_graph import GAP, TOKEN, NeuronGraph, PatternStep
+from n2g.neuron_graph import GAP, NODE_VALUES, PREDICTION_RULES, TOKEN, NeuronGraph, PatternStep
+from n2g.pattern_calibration import calibrate_ends
 from n2g.prediction import GraphMatcher
 from n2g.prompt import Prompt
 from n2g.pruning import TrainingExample, prune
 from n2g.saliency import add_importance
 from n2g.scoring import firing_scores
 from n2g.token_keys import Vocabulary
+
+SPLITS = ("document", "window")
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,18 @@ class FitConfig:
     group_size: int | None = None  # neurons fitted together; None: by device
     sequential: bool = False  # one neuron at a time (the benchmark's baseline)
     mask_token_id: int | None = None  # None: chosen per tokenizer (`n2g.mask_token`)
+    split: str = "document"  # one of SPLITS: held-out windows from other documents, or any windows (paper)
+    node_values: str = "aggregate"  # `n2g.neuron_graph.NODE_VALUES`: "first" is the paper's first-insertion-wins
+    prediction: str = "best"  # `n2g.neuron_graph.PREDICTION_RULES`: "longest" is the paper's longest match
+    # `n2g.pattern_calibration`, off by default: it raises held-out F1 but lowers F1 on random text (RESULTS.md)
+    end_precision: float | None = None  # a partial pattern this precise on the training windows ends (None: off)
+    drop_precision: float = 0.2  # with end_precision set: an end less precise than this is dropped
+
+    def __post_init__(self) -> None:
+        if self.split not in SPLITS:
+            raise N2GError(f"unknown split {self.split!r} (known: {', '.join(SPLITS)})")
+        if self.node_values not in NODE_VALUES or self.prediction not in PREDICTION_RULES:
+            raise N2GError(f"unknown node_values {self.node_values!r} or prediction {self.prediction!r}")
 
     def resolved_budget(self, device: torch.device) -> int:
         return self.token_budget or (65536 if device.type == "cuda" else 4096)
@@ -59,14 +75,36 @@ class FitConfig:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def paper_faithful(self) -> FitConfig:
+        """The original's settings, to show what our fixes change on the same neurons: a random 10/10 split of
+        the top 20 windows (same-document windows on both sides), the window's max token as the only pivot,
+        thresholds 0.5 / 0.75, first-insertion node values, longest-match prediction, and no check of the
+        patterns against the training windows (`n2g.pattern_calibration`). Pruning, saliency and
+        augmentation keep our fixed versions (the paper's bugs there are not worth reproducing)."""
+        return replace(self, split="window", train_fraction=0.5, pivots_per_window=1, activation_threshold=0.5,
+                       importance_threshold=0.75, node_values="first", prediction="longest", end_precision=None,
+                       drop_precision=0.0)
+
+    def split_for(self, ex: NeuronExemplars) -> tuple[list[int], list[int], str]:
+        """This neuron's train and test window indices (seeded per neuron)."""
+        if self.split == "window":
+            return split_windows([str(i) for i in range(len(ex.documents))], self.train_fraction,
+                                 self.seed + ex.neuron, keep_first=False)
+        return split_windows(ex.documents, self.train_fraction, self.seed + ex.neuron)
+
 
 # -- the split ------------------------------------------------------------------------------------------------
-def split_windows(documents: Sequence[str], train_fraction: float, seed: int) -> tuple[list[int], list[int], str]:
+def split_windows(documents: Sequence[str], train_fraction: float, seed: int,
+                  keep_first: bool = True) -> tuple[list[int], list[int], str]:
     """Train and test window indices, whole documents to one side where there are several documents, so test
     text is text the graph never saw (same-file windows flatter every score). The strongest window (index 0)
-    always trains: it defines the neuron. Returns (train, test, "document" | "window")."""
+    trains unless `keep_first` is off: it defines the neuron. Returns (train, test, "document" | "window")."""
     rng = random.Random(seed)
     target = max(1, round(len(documents) * train_fraction))
+    if not keep_first:
+        order = list(range(len(documents)))
+        rng.shuffle(order)
+        return sorted(order[:target]), sorted(order[target:]), "window"
     groups: dict[str, list[int]] = {}
     for i, doc in enumerate(documents):
         groups.setdefault(doc, []).append(i)
@@ -188,7 +226,7 @@ class LayerFitter:
         exemplars = {n: self.exemplars.neuron(ctx.layer, n) for n in neurons}
         graphs = {n: self._empty_graph(ex) for n, ex in exemplars.items()}
         live = [n for n in neurons if graphs[n].status == "fitted"]
-        splits = {n: split_windows(exemplars[n].documents, config.train_fraction, config.seed + n) for n in live}
+        splits = {n: config.split_for(exemplars[n]) for n in live}
         floors = {n: config.activation_threshold * exemplars[n].a_max for n in live}
         examples = [ex for n in live for ex in self._examples(exemplars[n], splits[n][0], floors[n])]
         prompts = prune(examples, ctx.probe.neuron_acts, config.max_context, config.prune_ratio)
@@ -212,7 +250,8 @@ class LayerFitter:
         ctx, config = self.context, self.config
         graph = NeuronGraph(model=ctx.model_name, layer=ctx.layer, neuron=ex.neuron, a_max=ex.a_max,
                             token_matching=config.token_matching, activation_threshold=config.activation_threshold,
-                            importance_threshold=config.importance_threshold)
+                            importance_threshold=config.importance_threshold, node_values=config.node_values,
+                            prediction=config.prediction)
         if ex.a_max <= 0 or not ex.tokens:
             graph.status, graph.reason = "dead", "never fired in the corpus"
         return graph
@@ -251,4 +290,9 @@ class LayerFitter:
         if not graph.roots:
             graph.status = "failed"
             graph.reason = f"no training window reaches {graph.activation_threshold} x a_max"
-        graph.scores = score_all(graph, windows(train_idx), windows(test_idx), random_windows)
+        train = windows(train_idx)
+        if self.config.end_precision is not None:
+            added, dropped = calibrate_ends(graph, train.keys, train.acts, self.config.end_precision,
+                                            self.config.drop_precision)
+            graph.stats.update(ends_added=added, ends_dropped=dropped)
+        graph.scores = score_all(graph, train, windows(test_idx), random_windows)

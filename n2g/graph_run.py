@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,10 +58,13 @@ def fit_settings(model: LoadedModel, exemplars: ExemplarSet, config: FitConfig) 
 
 
 def fit_graphs(model: LoadedModel, exemplars: ExemplarSet, out: str | Path, layers: Sequence[int],
-               neurons: Sequence[int] | None, config: FitConfig, progress: bool = True) -> FitSummary:
+               neurons: Sequence[int] | Mapping[int, Sequence[int]] | None, config: FitConfig,
+               progress: bool = True) -> FitSummary:
+    """`neurons`: the same for every layer, one list per layer, or None for every mined neuron."""
     directory = GraphDirectory(out)
     directory.open_for_fit(fit_settings(model, exemplars, config))
-    wanted = {layer: _neurons(exemplars, layer, neurons) for layer in layers}
+    wanted = {layer: _neurons(exemplars, layer, neurons[layer] if isinstance(neurons, Mapping) else neurons)
+              for layer in layers}
     todo = {layer: [n for n in wanted[layer] if n not in directory.done(layer)] for layer in layers}
     summary = FitSummary()
     start = time.perf_counter()

@@ -6,7 +6,9 @@ tokens. A node where a training pattern ended carries `end_activation`, the larg
 `a_max`) seen for a pattern ending there.
 
 Node values aggregate every path through the node (count, max activation, mean importance) instead of keeping
-the first insertion, so the graph does not depend on the order examples were seen.
+the first insertion, so the graph does not depend on the order examples were seen. The paper's rules stay
+available for comparison (`node_values="first"`: the first insertion's values win; `prediction="longest"`: the
+longest complete match decides, see `n2g.prediction`); a graph carries the rules it was built and predicts with.
 
 `NeuronGraph.to_json()` / `from_json()` round-trip exactly; `FORMAT_VERSION` changes when the layout does.
 """
@@ -23,6 +25,8 @@ from n2g.errors import N2GError
 FORMAT = "n2g-graph"
 FORMAT_VERSION = 1
 TOKEN, GAP = "token", "gap"
+NODE_VALUES = ("aggregate", "first")  # ours; the paper's first-insertion-wins
+PREDICTION_RULES = ("best", "longest")  # ours: the largest end of any complete match; the paper's: the longest
 
 
 @dataclass
@@ -57,13 +61,18 @@ class TrieNode:
         self.children.append(node)
         return node
 
-    def visit(self, activation: float, importance: float) -> None:
+    def visit(self, activation: float, importance: float, first_wins: bool = False) -> None:
+        if first_wins and self.count:
+            self.count += 1
+            self.importance_sum += self.importance_sum / (self.count - 1)  # the mean stays the first value
+            return
         self.count += 1
         self.max_activation = max(self.max_activation, activation)
         self.importance_sum += importance
 
-    def end(self, activation: float) -> None:
-        self.end_activation = activation if self.end_activation is None else max(self.end_activation, activation)
+    def end(self, activation: float, first_wins: bool = False) -> None:
+        if self.end_activation is None or not first_wins:
+            self.end_activation = activation if self.end_activation is None else max(self.end_activation, activation)
         self.end_count += 1
 
     def walk(self, depth: int = 0) -> Iterator[tuple[int, TrieNode]]:
@@ -112,6 +121,8 @@ class NeuronGraph:
     token_matching: str  # "exact" or "normalised": how `key`s were made (`n2g.token_keys`)
     activation_threshold: float = 0.5
     importance_threshold: float = 0.75
+    node_values: str = "aggregate"  # one of NODE_VALUES
+    prediction: str = "best"  # one of PREDICTION_RULES
     status: str = "fitted"  # fitted | dead (never fired) | failed
     reason: str | None = None
     roots: list[TrieNode] = field(default_factory=list)
@@ -135,12 +146,13 @@ class NeuronGraph:
     def insert(self, key: str, token: str, activation: float, self_importance: float,
                context: Sequence[PatternStep]) -> None:
         """Add one pattern: the activating token (`key`) and its context steps, nearest first."""
+        first_wins = self.node_values == "first"
         node = self.root(key, token)
-        node.visit(activation, self_importance)
+        node.visit(activation, self_importance, first_wins)
         for step in context:
             node = node.child(step.kind, step.key, step.token)
-            node.visit(activation, step.importance)
-        node.end(activation)
+            node.visit(activation, step.importance, first_wins)
+        node.end(activation, first_wins)
 
     def nodes(self) -> Iterator[tuple[int, TrieNode]]:
         """(depth, node) for every node, roots at depth 0."""
@@ -162,7 +174,8 @@ class NeuronGraph:
         return {"format": FORMAT, "version": FORMAT_VERSION, "model": self.model, "layer": self.layer,
                 "neuron": self.neuron, "a_max": self.a_max, "token_matching": self.token_matching,
                 "activation_threshold": self.activation_threshold,
-                "importance_threshold": self.importance_threshold, "status": self.status, "reason": self.reason,
+                "importance_threshold": self.importance_threshold, "node_values": self.node_values,
+                "prediction": self.prediction, "status": self.status, "reason": self.reason,
                 "scores": self.scores, "stats": self.stats, "roots": [root.to_dict() for root in self.roots]}
 
     def to_json(self) -> str:
@@ -171,6 +184,11 @@ class NeuronGraph:
     def stored_json(self) -> str:
         """The JSON as read (unchanged graphs only: loaders do not edit what they read), else `to_json()`."""
         return self.source_json if self.source_json is not None else self.to_json()
+
+    def __post_init__(self) -> None:
+        if self.node_values not in NODE_VALUES or self.prediction not in PREDICTION_RULES:
+            raise N2GError(f"unknown graph rules node_values={self.node_values!r}, prediction={self.prediction!r} "
+                           f"(known: {', '.join(NODE_VALUES)}; {', '.join(PREDICTION_RULES)})")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> NeuronGraph:
@@ -182,7 +200,9 @@ class NeuronGraph:
         return cls(model=data["model"], layer=int(data["layer"]), neuron=int(data["neuron"]),
                    a_max=float(data["a_max"]), token_matching=data["token_matching"],
                    activation_threshold=float(data["activation_threshold"]),
-                   importance_threshold=float(data["importance_threshold"]), status=data["status"],
+                   importance_threshold=float(data["importance_threshold"]),
+                   node_values=data.get("node_values", "aggregate"), prediction=data.get("prediction", "best"),
+                   status=data["status"],
                    reason=data.get("reason"), scores=data.get("scores", {}), stats=data.get("stats", {}),
                    roots=[TrieNode.from_dict(root) for root in data.get("roots", [])])
 

