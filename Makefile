@@ -19,6 +19,7 @@ bench: setup
 	.venv/bin/python benchmarks/fit.py
 	.venv/bin/python benchmarks/store.py --db bench.lbdb --keep
 	.venv/bin/python benchmarks/queries.py --db bench.lbdb
+	.venv/bin/python benchmarks/quality.py --out bench-quality
 	rm -f bench.lbdb*
 
 clean:
