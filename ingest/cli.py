@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from ingest.store import DEFAULT_DB, GraphStore, open_store
 from ingest.store_loader import GraphSource
-from n2g.cli import add_corpus_and_neuron_options, add_model_options, add_token_matching_option, positive
+from n2g.cli import add_corpus_and_neuron_options, add_model_options, add_pipeline_options, positive
 from n2g.errors import N2GError
 
 if TYPE_CHECKING:
@@ -26,8 +26,6 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def _add_ingest(commands: argparse._SubParsersAction) -> None:
-    from n2g.augmentation import AUGMENTERS
-
     p = commands.add_parser("ingest", help="exemplars -> graphs -> store for every requested neuron, resumable",
                             description="Mine exemplars, fit a graph for every requested neuron and load the graphs "
                             "into the store. Re-running the same command after an interruption finishes the job; "
@@ -36,11 +34,7 @@ def _add_ingest(commands: argparse._SubParsersAction) -> None:
     add_corpus_and_neuron_options(p)
     p.add_argument("--work-dir", default="n2g-work", help="where exemplars and graphs are kept between runs")
     p.add_argument("--shard", help="I/N: take every N-th requested neuron starting at I (into WORK/shard-I-of-N)")
-    p.add_argument("--max-tokens", type=positive, default=None,
-                   help="corpus tokens to mine (default: 200,000 on CPU, 5,000,000 on GPU)")
-    p.add_argument("--top-k", type=positive, default=20, help="exemplar windows kept per neuron")
-    p.add_argument("--augment", choices=AUGMENTERS, default="lm", help="augmentation (see `n2g fit --help`)")
-    add_token_matching_option(p)
+    add_pipeline_options(p)
     p.add_argument("--seed", type=int, default=0, help="seed of the random windows and the train/test split")
     _add_store_options(p)
     p.set_defaults(handler=_run_ingest)

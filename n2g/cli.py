@@ -105,6 +105,17 @@ def add_token_matching_option(parser: argparse.ArgumentParser) -> None:
                         help="compare tokens exactly, or normalised (case of title words, surrounding spaces)")
 
 
+def add_pipeline_options(parser: argparse.ArgumentParser) -> None:
+    """How much to mine and how to fit, for the commands that run the whole pipeline (`n2g ingest`, `n2g report`)."""
+    from n2g.augmentation import AUGMENTERS
+
+    parser.add_argument("--max-tokens", type=positive, default=None,
+                        help="corpus tokens to mine (default: 200,000 on CPU, 5,000,000 on GPU)")
+    parser.add_argument("--top-k", type=positive, default=20, help="exemplar windows kept per neuron")
+    parser.add_argument("--augment", choices=AUGMENTERS, default="lm", help="augmentation (see `n2g fit --help`)")
+    add_token_matching_option(parser)
+
+
 def _add_exemplars(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("exemplars", help="mine every neuron's top-k max-activating windows",
                             description="One forward sweep over a corpus that keeps, for every neuron of the "
@@ -217,8 +228,6 @@ def _add_predict(commands: argparse._SubParsersAction) -> None:
 
 
 def _add_report(commands: argparse._SubParsersAction) -> None:
-    from n2g.augmentation import AUGMENTERS
-
     p = commands.add_parser("report", help="score sampled neurons per layer: Table 1, plots and an HTML gallery",
                             description="Samples --neurons-per-layer neurons of each layer (fixed --seed), mines "
                             "their exemplars, fits their graphs and writes report.json, report.md (the paper's "
@@ -231,11 +240,7 @@ def _add_report(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="report directory (created; an unfinished report there resumes)")
     p.add_argument("--paper-mode", action="store_true",
                    help="also fit the same neurons with the paper's settings and show both side by side")
-    p.add_argument("--max-tokens", type=positive, default=None,
-                   help="corpus tokens to mine (default: 200k on CPU, 5M on GPU)")
-    p.add_argument("--top-k", type=positive, default=20, help="exemplar windows kept per neuron")
-    p.add_argument("--augment", choices=AUGMENTERS, default="lm", help="augmentation (see `n2g fit --help`)")
-    add_token_matching_option(p)
+    add_pipeline_options(p)
     p.add_argument("--end-precision", type=float, default=None, metavar="P",
                    help="check patterns against the training windows (see `n2g fit --help`)")
     p.add_argument("--examples", type=positive, default=6, help="top windows shown per neuron in the gallery")
@@ -253,6 +258,7 @@ def _run_report(args: argparse.Namespace) -> int:
     from n2g.fitting import FitConfig
     from n2g.model_loading import load_model
     from n2g.report_run import ReportPlan, run_report
+    from n2g.scoring import format_score
     from n2g.specs import parse_index_spec
 
     model = load_model(args.model, device=args.device, dtype=args.dtype, prepend_bos=args.prepend_bos)
@@ -268,13 +274,9 @@ def _run_report(args: argparse.Namespace) -> int:
     ours = report["overall"]["default"]
     margin = report["comparison"]["default"]["mean_margin_over_token_lookup"]
     print(f"report in {plan.out}: {ours['fitted']} fitted, {ours['dead']} dead, {ours['failed']} failed; held-out "
-          f"F1 N2G {_fmt_score(ours['n2g_test_f1'])} vs token lookup {_fmt_score(ours['token_lookup_test_f1'])} "
-          f"(margin {_fmt_score(margin)}); see report.md and gallery.html")
+          f"F1 N2G {format_score(ours['n2g_test_f1'])} vs token lookup {format_score(ours['token_lookup_test_f1'])} "
+          f"(margin {format_score(margin)}); see report.md and gallery.html")
     return 0
-
-
-def _fmt_score(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
 
 
 def positive(text: str) -> int:

@@ -88,23 +88,25 @@ class FitConfig:
     def split_for(self, ex: NeuronExemplars) -> tuple[list[int], list[int], str]:
         """This neuron's train and test window indices (seeded per neuron)."""
         if self.split == "window":
-            return split_windows([str(i) for i in range(len(ex.documents))], self.train_fraction,
-                                 self.seed + ex.neuron, keep_first=False)
+            return random_window_split(len(ex.documents), self.train_fraction, self.seed + ex.neuron)
         return split_windows(ex.documents, self.train_fraction, self.seed + ex.neuron)
 
 
 # -- the split ------------------------------------------------------------------------------------------------
-def split_windows(documents: Sequence[str], train_fraction: float, seed: int,
-                  keep_first: bool = True) -> tuple[list[int], list[int], str]:
+def random_window_split(count: int, train_fraction: float, seed: int) -> tuple[list[int], list[int], str]:
+    """The paper's split: a random share of the windows trains, whatever document each came from."""
+    order = list(range(count))
+    random.Random(seed).shuffle(order)
+    target = max(1, round(count * train_fraction))
+    return sorted(order[:target]), sorted(order[target:]), "window"
+
+
+def split_windows(documents: Sequence[str], train_fraction: float, seed: int) -> tuple[list[int], list[int], str]:
     """Train and test window indices, whole documents to one side where there are several documents, so test
     text is text the graph never saw (same-file windows flatter every score). The strongest window (index 0)
-    trains unless `keep_first` is off: it defines the neuron. Returns (train, test, "document" | "window")."""
+    always trains: it defines the neuron. Returns (train, test, "document" | "window")."""
     rng = random.Random(seed)
     target = max(1, round(len(documents) * train_fraction))
-    if not keep_first:
-        order = list(range(len(documents)))
-        rng.shuffle(order)
-        return sorted(order[:target]), sorted(order[target:]), "window"
     groups: dict[str, list[int]] = {}
     for i, doc in enumerate(documents):
         groups.setdefault(doc, []).append(i)

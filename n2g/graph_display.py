@@ -11,11 +11,8 @@ from n2g.model_loading import LoadedModel
 from n2g.neuron_graph import GAP, NeuronGraph
 from n2g.prediction import GraphMatcher
 from n2g.rendering import visible_text
+from n2g.scoring import format_score
 from n2g.token_keys import Vocabulary
-
-
-def _fmt(value: Any) -> str:
-    return "n/a" if value is None else f"{value:.2f}"
 
 
 def graph_summary(graph: NeuronGraph) -> str:
@@ -24,7 +21,8 @@ def graph_summary(graph: NeuronGraph) -> str:
              + (f" ({graph.reason})" if graph.reason else "") + f", a_max {graph.a_max:.3f}"]
     if graph.scores:
         for split in ("test", "random"):
-            parts = [f"{name} F1 {_fmt(graph.scores[name][split]['f1'])}" for name in ("n2g", "token_lookup", "ngram5")]
+            parts = [f"{name} F1 {format_score(graph.scores[name][split]['f1'], 2)}"
+                     for name in ("n2g", "token_lookup", "ngram5")]
             lines.append(f"  {split:6s} " + ", ".join(parts))
     lines.append("  patterns (context ... activating token, activation as a fraction of a_max):")
     for pattern, activation in patterns(graph):

@@ -19,7 +19,7 @@ from n2g.graph_files import GraphDirectory
 from n2g.layer_probe import ProbeStats
 from n2g.model_loading import LoadedModel
 from n2g.neuron_graph import NeuronGraph
-from n2g.scoring import mean_defined
+from n2g.scoring import format_score, mean_defined
 
 
 @dataclass
@@ -38,13 +38,9 @@ class FitSummary:
                     values.append(graph.scores[name]["test"]["f1"])
 
     def line(self) -> str:
-        f1 = ", ".join(f"{name} {_fmt(mean_defined(values))}" for name, values in self.f1.items())
+        f1 = ", ".join(f"{name} {format_score(mean_defined(values))}" for name, values in self.f1.items())
         counts = ", ".join(f"{self.status[s]} {s}" for s in ("fitted", "dead", "failed"))
         return f"{counts}; held-out F1: {f1}"
-
-
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
 
 
 def fit_settings(model: LoadedModel, exemplars: ExemplarSet, config: FitConfig) -> dict[str, Any]:

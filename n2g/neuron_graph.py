@@ -159,6 +159,10 @@ class NeuronGraph:
         for root in self.roots:
             yield from root.walk()
 
+    def node_count(self) -> int:
+        """Every trie node, gaps included."""
+        return sum(1 for _ in self.nodes())
+
     def activating_tokens(self) -> list[str]:
         return [root.key for root in self.roots if root.key is not None]
 

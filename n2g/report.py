@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from n2g.neuron_graph import NeuronGraph
+from n2g.scoring import format_score
 
 METHODS = ("n2g", "token_lookup", "ngram5")
 METHOD_NAMES = {"n2g": "N2G", "token_lookup": "token lookup", "ngram5": "5-gram"}
@@ -37,7 +38,7 @@ COLUMNS = ["mode", "layer", "neuron", "status", "reason", "graph_nodes", "a_max"
 # -- per neuron -----------------------------------------------------------------------------------------------
 def neuron_row(graph: NeuronGraph, mode: str) -> dict[str, Any]:
     row: dict[str, Any] = {"mode": mode, "layer": graph.layer, "neuron": graph.neuron, "status": graph.status,
-                           "reason": graph.reason, "graph_nodes": sum(1 for _ in graph.nodes()),
+                           "reason": graph.reason, "graph_nodes": graph.node_count(),
                            "a_max": graph.a_max, "split": graph.stats.get("split")}
     for method in METHODS:
         for split in SCORE_SPLITS:
@@ -132,7 +133,7 @@ def _paired_layers(layers: list[dict[str, Any]], other: str) -> list[dict[str, A
 
 # -- Markdown -------------------------------------------------------------------------------------------------
 def _fmt(value: float | None, digits: int = 2) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
+    return format_score(value, digits, missing="-")
 
 
 def _pct(value: float | None) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 
 from n2g.neuron_graph import NeuronGraph
 from n2g.rendering import render, visible_text
+from n2g.scoring import format_score
 
 FILENAME = "gallery.html"
 RED, BLUE, GREEN, PALE = (214, 39, 40), (31, 119, 180), (44, 160, 44), (230, 230, 230)
@@ -71,12 +72,8 @@ def _ood_f1(graph: NeuronGraph) -> float | None:
     return _score(graph, "n2g", "random", "f1")
 
 
-def _node_count(graph: NeuronGraph) -> int:
-    return sum(1 for _ in graph.nodes())
-
-
 def _fmt(value: float | None, digits: int = 3) -> str:
-    return "–" if value is None else f"{value:.{digits}f}"
+    return format_score(value, digits, missing="–")
 
 
 def _attr(value: float | None) -> str:
@@ -163,7 +160,7 @@ def _metric_cells(item: GalleryNeuron) -> list[tuple[str, str, str]]:
         ("5-gram F1", "5-gram baseline, held-out F1", _fmt(_score(graph, "ngram5", "test", "f1"))),
         ("OOD F1", "N2G F1 on random (out-of-distribution) windows", _fmt(_ood_f1(graph))),
         ("Pearson", "N2G held-out Pearson correlation", _fmt(_score(graph, "n2g", "test", "pearson"))),
-        ("nodes", "nodes in the graph's trie", str(_node_count(graph))),
+        ("nodes", "nodes in the graph's trie", str(graph.node_count())),
     ]
     if item.paper_f1 is not None:
         cells.append(("paper F1", "held-out F1 fitted in paper-faithful mode", _fmt(_number(item.paper_f1))))
@@ -190,7 +187,7 @@ def card_id(graph: NeuronGraph) -> str:
 def _data_attrs(item: GalleryNeuron) -> str:
     graph = item.graph
     values = {"layer": str(graph.layer), "neuron": str(graph.neuron), "f1": _attr(_f1(graph)),
-              "ood": _attr(_ood_f1(graph)), "nodes": str(_node_count(graph)), "paper": _attr(_number(item.paper_f1))}
+              "ood": _attr(_ood_f1(graph)), "nodes": str(graph.node_count()), "paper": _attr(_number(item.paper_f1))}
     return " ".join(f'data-{key}="{html.escape(value)}"' for key, value in values.items())
 
 

@@ -96,7 +96,8 @@ def run_report(model: LoadedModel, plan: ReportPlan) -> dict[str, Any]:
 
 
 def _read_graphs(directory: GraphDirectory, sample: dict[int, list[int]]) -> list[NeuronGraph]:
-    return [g for layer, neurons in sample.items() for g in directory.graphs(layer) if g.neuron in set(neurons)]
+    wanted = {layer: set(neurons) for layer, neurons in sample.items()}
+    return [g for layer in sample for g in directory.graphs(layer) if g.neuron in wanted[layer]]
 
 
 def write_report(plan: ReportPlan, model: LoadedModel, exemplars: ExemplarSet,

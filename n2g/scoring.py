@@ -47,6 +47,11 @@ def pooled(scores: Iterable[dict[str, Any]]) -> dict[str, Any]:
     return {"tokens": tokens, "tp": tp, "fp": fp, "fn": fn, **_ratios(tp, fp, fn)}
 
 
+def format_score(value: float | None, digits: int = 3, missing: str = "n/a") -> str:
+    """A score for people: fixed digits, or `missing` where the score is undefined."""
+    return missing if value is None else f"{value:.{digits}f}"
+
+
 def mean_defined(values: Iterable[float | None]) -> float | None:
     """Macro-average over the values that are defined."""
     defined = [v for v in values if v is not None]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from n2g.errors import N2GError
-from n2g.fitting import FitConfig, split_windows
+from n2g.fitting import FitConfig, random_window_split, split_windows
 from n2g.neuron_graph import TOKEN, NeuronGraph, PatternStep
 from n2g.prediction import GraphMatcher
 
@@ -54,7 +54,7 @@ def test_window_split_mixes_documents_and_may_hold_out_the_strongest() -> None:
     documents = ["a"] * 10 + ["b"] * 10
     firsts, shared = set(), 0
     for seed in range(20):
-        train, test, kind = split_windows([str(i) for i in range(20)], 0.5, seed, keep_first=False)
+        train, test, kind = random_window_split(20, 0.5, seed)
         assert kind == "window" and len(train) == len(test) == 10 and sorted(train + test) == list(range(20))
         shared += bool({documents[i] for i in train} & {documents[i] for i in test})
         firsts.add(0 in train)
