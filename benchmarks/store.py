@@ -8,18 +8,23 @@ LM tokens are; 1-4 activating tokens (roots) per neuron; context up to 5 steps d
 in a row, never last, as `n2g.fitting.context_steps` makes them); a few induction-like neurons whose activating
 token is also in context; random counts, activations and importances; ~5% dead and ~1% failed neurons; scores
 and stats shaped like `n2g.fitting`'s; a top example per neuron; and exact duplicates planted across layers (~2%),
-which must share a signature and band keys. Everything is drawn from `--seed`, so a run is deterministic.
+which must share a signature and band keys. Everything is drawn from `--seed`, so a run is deterministic. Each
+graph keeps its JSON text as reading it from a graph file leaves it (`NeuronGraph.source_json`), so the load
+stores the JSON as read, as `n2g load` does, instead of serialising it again.
 
 Timed (`load_seconds`): the real loader, `ingest.store_loader.load_graphs`, given an in-memory stand-in for a
 `GraphSource` (graphs, settings, top examples): the schema, the model-settings check, then per `--batch-neurons`
-neurons its batch function: stored-neuron check, `RowBuilder` rows, shared keys the store has dropped, one
-`store.write` transaction of COPY FROM Arrow tables. A final CHECKPOINT (the write-ahead log into the database
-file) is timed too. Reading and parsing graph files is not (the graphs are already objects), and the generated
+neurons its batch function: stored-neuron check, `RowBuilder` rows (Arrow tables), less the shared keys the store
+has, in one `store.write` transaction of COPY FROM those tables. A final CHECKPOINT (the write-ahead log into the
+database file) is timed too. Reading and parsing graph files is not (the graphs are already objects), and the generated
 graphs are moved out of the garbage collector's sight (`gc.freeze`) first: the real loader holds one batch of
-graphs, not all of them. The store's methods are wrapped with timers to split the load into `build_rows_seconds`
-(Python: graphs into rows, the rest of the batch function), `lookup_seconds` (stored-neuron and existing-key
-queries) and `write_seconds` (inside `store.write`), itself split into `arrow_seconds` (Python lists into Arrow
-tables) and `copy_seconds` (COPY + COMMIT, including any automatic checkpoint).
+graphs, not all of them. The store's methods are wrapped with timers: `write_seconds` (inside `store.write`, which
+pulls the batch's tables from `RowBuilder.tables` as they are built and COPYs each on a second thread while the
+next is built), `build_rows_seconds` (Python: graphs into Arrow tables, the time spent pulling them),
+`lookup_seconds` (stored-neuron, next graph-node id and existing-key queries), `arrow_seconds` (the graph JSON
+packed, part of building), `copy_seconds` (the COPYs, on the copier thread, plus the COMMIT, which
+checkpoints) and `commit_seconds` (the COMMIT alone). Building and COPY overlap, so the parts add up to more than
+`load_seconds` where the machine has a core to spare.
 
 `--no-auto-checkpoint` is an experiment, not what the loader does: it turns LadybugDB's automatic checkpoint off
 for the load (`CALL auto_checkpoint=false`), so the one CHECKPOINT at the end does all of that work.
@@ -46,13 +51,13 @@ import resource
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
-from ingest import schema
+from ingest import graph_rows, schema
 from ingest.store import GraphStore, open_store
 from ingest.store_loader import LoadResult, load_graphs
 from n2g.cli import run_guarded
@@ -330,6 +335,8 @@ def make_model(neurons: int, layers: int, seed: int, mean_nodes: int = 30) -> Sy
                 "fit": {"activation_threshold": 0.5, "importance_threshold": 0.75, "token_matching": "exact",
                         "augment": {"method": "lm"}, "token_budget": 4096, "pivots_per_window": 8},
                 "exemplars": {"corpus": "synthetic", "max_tokens": 10_000_000, "top_k": 20, "context": 64}}
+    for graph in graphs:
+        graph.source_json = graph.to_json()  # what reading the graph from its file keeps
     return SyntheticModel(graphs, examples, duplicates, settings)
 
 
@@ -340,7 +347,8 @@ def _nid(graph: NeuronGraph) -> str:
 # -- the timed load ------------------------------------------------------------------------------------------
 @dataclass
 class Timers:
-    seconds: dict[str, float] = field(default_factory=lambda: {"write": 0.0, "arrow": 0.0, "lookup": 0.0})
+    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(
+        ("write", "arrow", "lookup", "build", "copy", "commit"), 0.0))
 
     def wrap(self, name: str, method: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(method)
@@ -352,18 +360,39 @@ class Timers:
                 self.seconds[name] += time.perf_counter() - start
         return timed
 
+    def iterate(self, name: str, items: Iterable[Any]) -> Iterator[Any]:
+        """`items`, the time spent making each one counted under `name`."""
+        iterator = iter(items)
+        while True:
+            start = time.perf_counter()
+            try:
+                item = next(iterator)
+            except StopIteration:
+                return
+            finally:
+                self.seconds[name] += time.perf_counter() - start
+            yield item
 
-def instrument(store: GraphStore, timers: Timers) -> None:
-    """Time the store's lookups and writes (and, inside a write, the rows' conversion to Arrow) on this instance."""
+
+@contextlib.contextmanager
+def instrumented(store: GraphStore, timers: Timers) -> Iterator[None]:
+    """Time on this instance the store's lookups, its writes, and inside a write the rows' building (the tables
+    the store pulls from `RowBuilder.tables`), the graph JSON's packing, the COPYs (on the copier thread) and the
+    COMMIT."""
     store.stored_neurons = timers.wrap("lookup", store.stored_neurons)  # type: ignore[method-assign]
+    store.next_graph_node_id = timers.wrap("lookup", store.next_graph_node_id)  # type: ignore[method-assign]
     store.existing_keys = timers.wrap("lookup", store.existing_keys)  # type: ignore[method-assign]
     write = store.write
-
-    def timed_write(rows: Any) -> None:
-        rows.arrow = timers.wrap("arrow", rows.arrow)
-        write(rows)
-
-    store.write = timers.wrap("write", timed_write)  # type: ignore[method-assign]
+    store.write = timers.wrap("write", lambda tables: write(timers.iterate("build", tables)))  # type: ignore
+    for name, method in (("copy", "copy_table"), ("commit", "commit")):
+        if hasattr(store, method):
+            setattr(store, method, timers.wrap(name, getattr(store, method)))
+    pack = graph_rows.pack_column
+    graph_rows.pack_column = timers.wrap("arrow", pack)
+    try:
+        yield
+    finally:
+        graph_rows.pack_column = pack
 
 
 def load(store: GraphStore, model: SyntheticModel, batch_neurons: int, timers: Timers,
@@ -444,8 +473,7 @@ def _measure(args: argparse.Namespace, model: SyntheticModel, path: Path) -> dic
     gc.freeze()  # the generated graphs: a real load holds one batch of graphs, not all of them
     try:
         rss_before = _rss_mb()
-        with open_store(str(path)) as store:
-            instrument(store, timers)
+        with open_store(str(path)) as store, instrumented(store, timers):
             with _profiled(args.profile):
                 start = time.perf_counter()
                 loaded = load(store, model, args.batch_neurons, timers, auto_checkpoint=not args.no_auto_checkpoint)
@@ -467,9 +495,9 @@ def _measure(args: argparse.Namespace, model: SyntheticModel, path: Path) -> dic
         "elements": elements, "nodes": sum(counts[t.name] for t in schema.NODE_TABLES),
         "relationships": sum(counts[t.name] for t in schema.REL_TABLES),
         "load_seconds": load_seconds, "load_elements_per_s": elements / load_seconds,
-        "build_rows_seconds": load_seconds - seconds["write"] - seconds["lookup"] - seconds.get("checkpoint", 0.0),
-        "lookup_seconds": seconds["lookup"], "write_seconds": seconds["write"], "arrow_seconds": seconds["arrow"],
-        "copy_seconds": seconds["write"] - seconds["arrow"], "checkpoint_seconds": seconds.get("checkpoint", 0.0),
+        "build_rows_seconds": seconds["build"], "lookup_seconds": seconds["lookup"], "write_seconds": seconds["write"],
+        "arrow_seconds": seconds["arrow"], "copy_seconds": seconds["copy"] + seconds["commit"],
+        "commit_seconds": seconds["commit"], "checkpoint_seconds": seconds.get("checkpoint", 0.0),
         "db_bytes": sum(p.stat().st_size for p in db_files(path)),
         "peak_rss_mb": round(_peak_rss_mb(), 1), "rss_before_load_mb": round(rss_before, 1),
         "loader_elements": loaded.elements, "counts": counts, "statuses": statuses,

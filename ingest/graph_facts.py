@@ -7,12 +7,17 @@
 - MinHash LSH band keys over the tagged union of both sets: graphs whose Jaccard similarity is high share at least
   one band key with high probability (20 bands of 5 rows: 0.999 at Jaccard 0.8, 0.05 at 0.3), so a duplicate
   sweep compares only neurons that share a `Band` node, never all pairs.
+
+A load computes the band keys of a whole batch at once (`batch_band_keys`, numpy over every graph's items, each
+distinct item permuted once): per-graph numpy calls cost more than the arithmetic.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -23,6 +28,9 @@ _PRIME = (1 << 31) - 1
 _RNG = np.random.default_rng(20231117)  # fixed: band keys must be equal across runs, machines and shards
 _A = _RNG.integers(1, _PRIME, size=BANDS * ROWS, dtype=np.uint64)
 _B = _RNG.integers(0, _PRIME, size=BANDS * ROWS, dtype=np.uint64)
+_CHUNK_ITEMS = 1 << 14  # items per numpy step: a [items, BANDS * ROWS] temporary of 6 MB, reused, not re-faulted
+ACTIVATING_TAG, CONTEXT_TAG = "a:", "c:"
+_MIX1, _MIX2, _GOLDEN = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB), np.uint64(0x9E3779B97F4A7C15)
 
 
 @dataclass(frozen=True)
@@ -31,43 +39,92 @@ class GraphFacts:
     context: tuple[str, ...]  # first-seen order
     repeated: tuple[str, ...]
     signature: str | None
-    bands: tuple[str, ...]
+    bands: tuple[int, ...]
 
     @property
     def repeated_share(self) -> float | None:
         return len(self.repeated) / len(self.activating) if self.activating else None
 
 
-def graph_facts(graph: NeuronGraph) -> GraphFacts:
-    activating = tuple(dict.fromkeys(graph.activating_tokens()))
-    context = tuple(graph.context_tokens())
+def activating_tokens(graph: NeuronGraph) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(graph.activating_tokens()))
+
+
+def repeated_tokens(activating: Sequence[str], context: Sequence[str]) -> tuple[str, ...]:
     context_set = set(context)
-    repeated = tuple(k for k in activating if k in context_set)
+    return tuple(k for k in activating if k in context_set)
+
+
+def graph_facts(graph: NeuronGraph) -> GraphFacts:
+    """One graph's facts (a load computes the same for a batch in `ingest.graph_rows`)."""
+    activating, context = activating_tokens(graph), tuple(graph.context_tokens())
+    repeated = repeated_tokens(activating, context)
     if not activating:
         return GraphFacts(activating, context, repeated, None, ())
-    items = [f"a:{k}" for k in activating] + [f"c:{k}" for k in context]
-    return GraphFacts(activating, context, repeated, signature(activating, context), band_keys(items))
+    return GraphFacts(activating, context, repeated, signature(activating, context),
+                      band_keys(band_items(activating, context)))
 
 
-def prefix_rank(tokens: tuple[str, ...]) -> dict[str, int]:
+def band_items(activating: Sequence[str], context: Sequence[str]) -> list[str]:
+    """The tagged union MinHash runs over: a token may be both activating and context."""
+    return [ACTIVATING_TAG + k for k in activating] + [CONTEXT_TAG + k for k in context]
+
+
+def prefix_rank(tokens: Sequence[str]) -> dict[str, int]:
     """Each token's place in a fixed global order (by hash): the order prefix filtering needs, the same for
     every neuron, run and machine."""
     return {token: i for i, token in enumerate(sorted(tokens, key=lambda t: (_hash64(t), t)))}
 
 
-def signature(activating: tuple[str, ...], context: tuple[str, ...]) -> str:
+def signature(activating: Sequence[str], context: Sequence[str]) -> str:
     text = "\x1f".join(sorted(activating)) + "\x1e" + "\x1f".join(sorted(context))
     return hashlib.blake2b(text.encode("utf-8"), digest_size=12).hexdigest()
 
 
+@lru_cache(maxsize=1 << 20)
 def _hash64(item: str) -> int:
+    """Cached: a load hashes the same few thousand tokens over and over."""
     return int.from_bytes(hashlib.blake2b(item.encode("utf-8"), digest_size=8).digest(), "little") % _PRIME
 
 
-def band_keys(items: list[str]) -> tuple[str, ...]:
-    """`BANDS` keys `band:hash`; equal sets give equal keys, similar sets share some."""
-    hashes = np.fromiter((_hash64(item) for item in items), dtype=np.uint64, count=len(items))
-    minhash = ((_A[:, None] * hashes[None, :] + _B[:, None]) % _PRIME).min(axis=1)  # [BANDS * ROWS]
-    rows = minhash.reshape(BANDS, ROWS)
-    return tuple(f"{band}:{hashlib.blake2b(rows[band].tobytes(), digest_size=8).hexdigest()}"
-                 for band in range(BANDS))
+def item_hashes(items: Sequence[str]) -> np.ndarray:
+    return np.fromiter((_hash64(item) for item in items), dtype=np.uint64, count=len(items))
+
+
+def band_keys(items: list[str]) -> tuple[int, ...]:
+    """`BANDS` keys for one non-empty item set; equal sets give equal keys, similar sets share some."""
+    distinct = list(dict.fromkeys(items))
+    keys = batch_band_keys(item_hashes(distinct), np.arange(len(distinct)), np.zeros(1, dtype=np.int64))
+    return tuple(int(k) for k in keys[0])
+
+
+def batch_band_keys(hashes: np.ndarray, items: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """[sets, BANDS] int64 band keys of many item sets at once: set i is `items[starts[i]:starts[i + 1]]`
+    (non-empty), indices into `hashes`, the distinct items' hashes. The permuted hashes are computed once per
+    distinct item, then each set takes its minimum per permutation; each band's rows are mixed with the band's
+    number into one non-negative 63-bit integer (an integer key loads faster than a string)."""
+    permuted = ((hashes[:, None] * _A[None, :] + _B[None, :]) % _PRIME).astype(np.uint32)  # values < 2**31
+    ends = np.append(starts[1:], len(items))
+    minhash = np.empty((len(starts), BANDS * ROWS), dtype=np.uint64)
+    first = 0
+    while first < len(starts):  # a chunk of sets at a time bounds the gathered [items, BANDS * ROWS] temporary
+        last = max(first + 1, int(np.searchsorted(ends, starts[first] + _CHUNK_ITEMS, side="right")))
+        chunk = permuted[items[starts[first]: ends[last - 1]]]
+        minhash[first:last] = np.minimum.reduceat(chunk, starts[first:last] - starts[first], axis=0)
+        first = last
+    return _band_hash(minhash.reshape(len(starts), BANDS, ROWS))  # uint64 again: the mixing wraps mod 2**64
+
+
+def _band_hash(rows: np.ndarray) -> np.ndarray:
+    """[sets, BANDS, ROWS] -> [sets, BANDS]: splitmix64 over (band number, rows...), top bit cleared."""
+    key = np.broadcast_to(_mix(np.arange(1, BANDS + 1, dtype=np.uint64) * _GOLDEN), rows.shape[:2]).copy()
+    for row in range(ROWS):
+        key = _mix(key ^ rows[:, :, row])
+    return (key >> np.uint64(1)).astype(np.int64)
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """The splitmix64 finaliser: a bijection on uint64 that spreads every input bit over the output."""
+    x = (x ^ (x >> np.uint64(30))) * _MIX1
+    x = (x ^ (x >> np.uint64(27))) * _MIX2
+    return x ^ (x >> np.uint64(31))

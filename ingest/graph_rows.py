@@ -1,203 +1,440 @@
-"""Neuron graphs as the rows of the store's tables (`ingest.schema`), column by column.
+"""Neuron graphs as the rows of the store's tables (`ingest.schema`): an Arrow table per table, a batch at a time.
 
-Both engines and the neo4j-admin export load from these rows, so the three hold the same data. A batch dedups
-the shared nodes (Token, TokenKey, Band) it needs; `GraphRows.without` then drops those a store already has.
+Both engines and the neo4j-admin export load from these rows, so the three hold the same data. Python per trie node
+is what a load costs, so a batch is built column-wise: one recursive walk over every trie of the batch that reads
+each node's fields once, then numpy and Arrow compute over whole columns (parents, context edges, MinHash bands)
+instead of row by row. `RowBuilder.tables` hands the tables out one at a time as they are ready, so a store can load
+one while the next is built. GraphNode ids are integers from `first_node_id` on, each neuron's nodes numbered in
+pre-order; the graph JSON is carried packed (`ingest.packed_text`). A batch dedups the shared nodes (Token,
+TokenKey, Band) it needs; `NewOnly` then drops those a store already has.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ingest import schema
-from ingest.graph_facts import graph_facts, prefix_rank
+from ingest.graph_facts import (
+    ACTIVATING_TAG,
+    BANDS,
+    CONTEXT_TAG,
+    activating_tokens,
+    batch_band_keys,
+    item_hashes,
+    prefix_rank,
+    repeated_tokens,
+    signature,
+)
+from ingest.packed_text import pack_column, unpack_column
 from n2g.neuron_graph import TOKEN, NeuronGraph, TrieNode
 from n2g.token_keys import normalise_token
 
-Columns = dict[str, list[Any]]
+_ARROW = {schema.STRING: pa.string(), schema.INT64: pa.int64(), schema.DOUBLE: pa.float64(),
+          schema.STRING_LIST: pa.list_(pa.string()), schema.PACKED_TEXT: pa.large_binary()}
+TABLE_SCHEMAS: dict[str, pa.Schema] = {
+    **{t.name: pa.schema([(c, _ARROW[k]) for c, k in t.columns]) for t in schema.NODE_TABLES},
+    **{t.name: pa.schema([(c, _ARROW[k]) for c, k in schema.rel_columns(t)]) for t in schema.REL_TABLES},
+}
 
 
-def _empty(columns: Iterable[str]) -> Columns:
-    return {name: [] for name in columns}
+def _table(name: str, columns: Mapping[str, Any]) -> pa.Table:
+    """The table `name` from its columns (lists, numpy or Arrow arrays), typed as the schema says."""
+    table_schema = TABLE_SCHEMAS[name]
+    return pa.table([_column(columns[f.name], f.type) for f in table_schema], schema=table_schema)
 
 
-def _score(graph: NeuronGraph, method: str, split: str, name: str) -> float | None:
-    value = graph.scores.get(method, {}).get(split, {}).get(name)
-    return None if value is None else float(value)
+def _column(values: Any, type_: pa.DataType) -> pa.Array | pa.ChunkedArray:
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        return values.cast(type_)
+    return pa.array(values, type=type_)
 
 
 @dataclass
 class GraphRows:
-    nodes: dict[str, Columns] = field(default_factory=lambda: {t.name: _empty(t.column_names)
-                                                               for t in schema.NODE_TABLES})
-    rels: dict[str, Columns] = field(default_factory=lambda: {t.name: _empty(["from", "to", *t.column_names])
-                                                              for t in schema.REL_TABLES})
+    """A whole batch's tables (`RowBuilder.take`), for the neo4j-admin export and tests."""
 
-    @property
-    def neuron_ids(self) -> list[str]:
-        return self.nodes["Neuron"]["id"]
+    tables: dict[str, pa.Table]
 
-    def elements(self) -> int:
-        """Nodes plus relationships."""
-        return sum(len(c[next(iter(c))]) for c in (*self.nodes.values(), *self.rels.values()))
+    @classmethod
+    def empty(cls) -> GraphRows:
+        return cls({name: table_schema.empty_table() for name, table_schema in TABLE_SCHEMAS.items()})
 
-    def table(self, name: str) -> Columns:
-        return self.nodes[name] if name in self.nodes else self.rels[name]
+    def table(self, name: str) -> pa.Table:
+        return self.tables[name]
+
+    def column(self, name: str, column: str) -> list[Any]:
+        return self.tables[name][column].to_pylist()
 
     def records(self, name: str) -> list[dict[str, Any]]:
-        columns = self.table(name)
-        names = list(columns)
-        return [dict(zip(names, values)) for values in zip(*columns.values())]
-
-    def arrow(self, name: str) -> pa.Table:
-        return pa.table({column: pa.array(values, type=_ARROW[column_type(name, column)])
-                         for column, values in self.table(name).items()})
-
-    def without(self, existing: Mapping[str, set[str]]) -> GraphRows:
-        """These rows less the shared nodes a store already has (by table: keys present), and less the
-        KEYED_AS edges of tokens that exist (they came with the token)."""
-        out = GraphRows(nodes=dict(self.nodes), rels=dict(self.rels))
-        for name, present in existing.items():
-            out.nodes[name] = _filter(self.nodes[name], schema.node_table(name).key, present)
-        out.rels["KEYED_AS"] = _filter(self.rels["KEYED_AS"], "from", existing.get("Token", set()))
-        return out
+        """Rows as dicts, packed text unpacked."""
+        return unpacked(name, self.tables[name]).to_pylist()
 
 
-def _filter(columns: Columns, key: str, drop: set[str]) -> Columns:
-    keep = [i for i, value in enumerate(columns[key]) if value not in drop]
-    return {name: [values[i] for i in keep] for name, values in columns.items()}
+class NewOnly:
+    """Drops, table by table as a batch streams by, the shared nodes a store already has (`present(table, keys)`
+    says which) and the KEYED_AS edges of tokens that exist (they came with the token). Token comes before
+    KEYED_AS in every batch (`RowBuilder.tables`)."""
+
+    def __init__(self, present: Callable[[str, list[Any]], set[Any]]) -> None:
+        self.present = present
+        self._tokens: set[Any] = set()
+
+    def __call__(self, name: str, table: pa.Table) -> pa.Table:
+        if name == "KEYED_AS":
+            return _drop(table, "from", self._tokens)
+        if name not in schema.SHARED_TABLES or not table.num_rows:
+            return table
+        key = schema.node_table(name).key
+        present = self.present(name, table[key].to_pylist())
+        if name == "Token":
+            self._tokens = present
+        return _drop(table, key, present)
 
 
-_COLUMN_TYPES = {t.name: {"from": schema.STRING, "to": schema.STRING, **dict(t.columns)}
-                 for t in (*schema.NODE_TABLES, *schema.REL_TABLES)}
+def unpacked(name: str, table: pa.Table) -> pa.Table:
+    """The table with its packed text columns (`schema.PACKED_TEXT`) as text, for engines that store text."""
+    for column in schema.packed_columns(name):
+        table = table.set_column(table.schema.get_field_index(column), column, unpack_column(table[column]))
+    return table
 
 
-def column_type(table: str, column: str) -> str:
-    return _COLUMN_TYPES[table][column]
+_GRAPH_NODE_IDS = {"GraphNode": ("id",), **{t.name: tuple(c for c, end in (("from", t.source), ("to", t.target))
+                                                              if end == "GraphNode") for t in schema.REL_TABLES}}
 
 
-_ARROW = {schema.STRING: pa.string(), schema.INT64: pa.int64(), schema.DOUBLE: pa.float64(),
-          schema.STRING_LIST: pa.list_(pa.string())}
+def graph_node_range(tables: Iterable[tuple[str, pa.Table]]) -> tuple[int, int]:
+    """(first id, count) of a batch's GraphNode rows, numbered consecutively by `RowBuilder`."""
+    nodes = dict(tables).get("GraphNode")
+    if nodes is None or not nodes.num_rows:
+        return 0, 0
+    return int(pc.min(nodes["id"]).as_py()), nodes.num_rows
+
+
+def renumber_graph_nodes(name: str, table: pa.Table, shift: int) -> pa.Table:
+    """The table with every GraphNode id in it moved by `shift` (a batch given another range of ids)."""
+    for column in _GRAPH_NODE_IDS.get(name, ()) if shift else ():
+        table = table.set_column(table.schema.get_field_index(column), column, pc.add(table[column], shift))
+    return table
+
+
+def _drop(table: pa.Table, column: str, values: set[Any]) -> pa.Table:
+    if not values or not table.num_rows:
+        return table
+    present = pc.is_in(table[column], value_set=pa.array(list(values), type=table.schema.field(column).type))
+    return table.filter(pc.invert(present))
+
+
+@dataclass
+class _Trie:
+    """Every trie node of a batch, in pre-order graph by graph, as columns."""
+
+    fields: dict[str, list[Any]]  # `_NODE_FIELDS`, each a list over the nodes
+    graph: np.ndarray  # the node's graph, an index into the batch
+    depth: np.ndarray
+    sizes: list[int]  # nodes per graph
+
+    def __len__(self) -> int:
+        return len(self.depth)
+
+    @classmethod
+    def walk(cls, graphs: Sequence[NeuronGraph]) -> _Trie:
+        """One recursive walk that reads every field of a node while it is at hand: twice as fast as a list
+        comprehension per field afterwards (each pass over 1.5 M scattered objects misses the cache again)."""
+        fields: dict[str, list[Any]] = {name: [] for name in _NODE_FIELDS}
+        depths: list[int] = []
+        kind, token, key, count, activation, importance, end, end_count = (fields[n].append for n in _NODE_FIELDS)
+        add_depth = depths.append
+
+        def visit(node: TrieNode, depth: int) -> None:
+            kind(node.kind)
+            token(node.token)
+            key(node.key)
+            count(node.count)
+            activation(node.max_activation)
+            importance(node.importance_sum)
+            end(node.end_activation)
+            end_count(node.end_count)
+            add_depth(depth)
+            for child in node.children:
+                visit(child, depth + 1)
+
+        sizes = []
+        for graph in graphs:
+            start = len(depths)
+            for root in graph.roots:
+                visit(root, 0)
+            sizes.append(len(depths) - start)
+        graph_index = np.repeat(np.arange(len(graphs), dtype=np.int64), sizes)
+        return cls(fields, graph_index, np.array(depths, dtype=np.int64), sizes)
+
+    def parents(self) -> np.ndarray:
+        """Each node's parent, an index into the nodes (-1 for a root): in pre-order, the last node before it one
+        level up (numpy, level by level, instead of carrying it through the walk)."""
+        parent = np.full(len(self.depth), -1, dtype=np.int64)
+        positions = np.arange(len(self.depth))
+        above = positions[self.depth == 0]
+        for depth in range(1, int(self.depth.max(initial=0)) + 1):
+            here = positions[self.depth == depth]
+            parent[here] = above[np.searchsorted(above, here) - 1]
+            above = here
+        return parent
+
+    def columns(self) -> dict[str, Any]:
+        """The per-node values GraphNode holds (less ids)."""
+        fields = self.fields
+        count = np.array(fields["count"], dtype=np.int64)
+        importance_sum = np.array(fields["importance_sum"], dtype=np.float64)
+        importance = np.divide(importance_sum, count, out=np.zeros(len(count)), where=count != 0)  # `.importance`
+        return {"kind": pa.array(fields["kind"], pa.string()), "token": pa.array(fields["token"], pa.string()),
+                "key": pa.array(fields["key"], pa.string()), "depth": self.depth, "count": count,
+                "max_activation": np.array(fields["max_activation"], dtype=np.float64), "importance": importance,
+                "end_activation": pa.array(fields["end_activation"], pa.float64()),
+                "end_count": np.array(fields["end_count"], dtype=np.int64)}
+
+
+_NODE_FIELDS = ("kind", "token", "key", "count", "max_activation", "importance_sum", "end_activation", "end_count")
+
+
+@dataclass
+class _Keys:
+    """The batch's distinct keys, and each node's as an index into them (-1: a gap)."""
+
+    texts: pa.Array
+    index: np.ndarray
+
+    @classmethod
+    def of(cls, keys: pa.Array) -> _Keys:
+        encoded = pc.dictionary_encode(keys)
+        return cls(encoded.dictionary, pc.fill_null(encoded.indices, -1).to_numpy().astype(np.int64))
+
+
+@dataclass
+class _Context:
+    """Per graph and context token (a HAS_CONTEXT edge): max importance, nearest depth, number of trie nodes;
+    graph by graph, tokens in first-seen order (what `NeuronGraph.context_tokens` gives)."""
+
+    graph: np.ndarray
+    token: np.ndarray  # index into the batch's keys
+    importance: np.ndarray
+    depth: np.ndarray
+    count: np.ndarray
+
+    @classmethod
+    def of(cls, trie: _Trie, importance: np.ndarray, keys: _Keys, token: np.ndarray) -> _Context:
+        nodes = np.flatnonzero(token & (trie.depth > 0))  # pre-order, so graph by graph
+        if not len(nodes):
+            return cls(*(np.zeros(0, dtype=t) for t in (np.int64, np.int64, np.float64, np.int64, np.int64)))
+        pair = trie.graph[nodes] * len(keys.texts) + keys.index[nodes]
+        order = np.argsort(pair, kind="stable")  # each (graph, token)'s nodes together, in pre-order
+        members = nodes[order]
+        starts = np.flatnonzero(np.diff(pair[order], prepend=-1))
+        first = members[starts]
+        by_first = np.argsort(first)  # the edges in the order their token is first seen
+        return cls(trie.graph[first][by_first], keys.index[first][by_first],
+                   np.maximum.reduceat(np.maximum(importance[members], 0.0), starts)[by_first],
+                   np.minimum.reduceat(trie.depth[members], starts)[by_first],
+                   np.diff(np.append(starts, len(members)))[by_first])
+
+
+# Neuron score columns by where `NeuronGraph.scores` keeps them: (method, split) -> (column, score name)
+_SCORES = {("n2g", "test"): (("f1", "f1"), ("precision", "precision"), ("recall", "recall"), ("pearson", "pearson")),
+           ("n2g", "random"): (("ood_f1", "f1"), ("ood_precision", "precision"), ("ood_recall", "recall")),
+           ("token_lookup", "test"): (("token_lookup_f1", "f1"),),  # the paper's baselines, held-out windows
+           ("ngram5", "test"): (("ngram_f1", "f1"),)}
+_EMPTY: Mapping[str, Any] = {}
+_SCORE_COLUMNS = tuple(column for names in _SCORES.values() for column, _ in names)
+_SCORE_PARTS = tuple((method, split, tuple(name for _, name in names)) for (method, split), names in _SCORES.items())
+
+
+def _score_row(scores: Mapping[str, Any]) -> list[float | None]:
+    """One neuron's scores in `_SCORE_COLUMNS` order: numbers or None (Arrow makes them DOUBLE). A row at a time
+    reads each neuron's nested dicts once (twice as fast as a column at a time)."""
+    row: list[float | None] = []
+    for method, split, names in _SCORE_PARTS:
+        part = (scores.get(method) or _EMPTY).get(split) or _EMPTY
+        row += [part.get(name) for name in names]
+    return row
+
+
+def _score_columns(graphs: Sequence[NeuronGraph]) -> dict[str, list[float | None]]:
+    rows = [_score_row(g.scores) for g in graphs]
+    return {column: list(values) for column, values in zip(_SCORE_COLUMNS, zip(*rows))}
 
 
 class RowBuilder:
-    """Accumulates graphs into one batch of rows."""
+    """Collects graphs; `tables` (or `take`) turns them into one batch of rows."""
 
-    def __init__(self) -> None:
-        self.rows = GraphRows()
-        self._shared: dict[str, set[str]] = {name: set() for name in schema.SHARED_TABLES}
+    def __init__(self, first_node_id: int = 0) -> None:
+        self.next_node_id = first_node_id
+        self._shared: dict[str, set[Any]] = {name: set() for name in schema.SHARED_TABLES}
+        self._models: list[tuple[str, str]] = []
+        self._graphs: list[NeuronGraph] = []
+        self._examples: list[str | None] = []
 
     def add(self, graph: NeuronGraph, example: str | None = None) -> None:
-        nid = schema.neuron_id(graph.model, graph.layer, graph.neuron)
-        facts = graph_facts(graph)
-        n_nodes = self._add_trie(nid, graph)
-        self._add_neuron(nid, graph, facts, n_nodes, example)
-        rank = prefix_rank(facts.activating)
-        for root in graph.roots:
-            self._rel("ACTIVATES_ON", nid, root.key, max_activation=root.max_activation, count=root.count,
-                      rank=rank[root.key])
-        for key, (importance, depth, count) in _context_edges(graph).items():
-            self._rel("HAS_CONTEXT", nid, key, importance=importance, depth=depth, count=count)
-        for band in facts.bands:
-            if self._new("Band", band):
-                self.rows.nodes["Band"]["key"].append(band)
-            self._rel("IN_BAND", nid, band)
-
-    def take(self) -> GraphRows:
-        """The rows so far; the next rows start empty but still never repeat a shared node already given."""
-        rows, self.rows = self.rows, GraphRows()
-        return rows
+        self._graphs.append(graph)
+        self._examples.append(example)
 
     def add_model(self, name: str, settings: str) -> None:
         """The model node, once per batch (a store that has it keeps its own)."""
-        if self._new("Model", name):
-            for column, value in (("name", name), ("schema_version", schema.SCHEMA_VERSION), ("settings", settings)):
-                self.rows.nodes["Model"][column].append(value)
+        if name not in self._shared["Model"]:
+            self._shared["Model"].add(name)
+            self._models.append((name, settings))
 
-    def _new(self, table: str, key: str) -> bool:
-        if key in self._shared[table]:
-            return False
-        self._shared[table].add(key)
-        return True
+    def take(self) -> GraphRows:
+        """The rows of what was added since the last call, all tables built."""
+        return GraphRows({**GraphRows.empty().tables, **dict(self.tables())})
 
-    def _rel(self, name: str, source: str, target: str, **values: Any) -> None:
-        columns = self.rows.rels[name]
-        columns["from"].append(source)
-        columns["to"].append(target)
-        for column, value in values.items():
-            columns[column].append(value)
+    def tables(self) -> Iterator[tuple[str, pa.Table]]:
+        """The rows of what was added since the last call, table by table, each as soon as it is built and in an
+        order COPY can load them (a node table before the relationships that use it): a store can load one table
+        while the next is built. Shared nodes already given are not repeated; tables left out are empty."""
+        graphs, examples, models = self._graphs, self._examples, self._models
+        self._graphs, self._examples, self._models = [], [], []
+        yield "Model", _table("Model", {"name": [m for m, _ in models],
+                                        "schema_version": [schema.SCHEMA_VERSION] * len(models),
+                                        "settings": [s for _, s in models]})
+        if not graphs:
+            return
+        batch = _Batch(graphs, self.next_node_id)
+        self.next_node_id += len(batch.trie)
+        yield from self._tokens(batch.token_texts())  # first: a store looks tokens up while it copies nothing
+        yield from batch.trie_tables()
+        live = yield from batch.neuron_tables(examples)
+        graph_index, band_keys = batch.band_keys(live)
+        yield "Band", _table("Band", {"key": self._new("Band", pc.unique(pa.array(band_keys)).to_pylist())})
+        yield "IN_BAND", _table("IN_BAND", {"from": batch.nids.take(pa.array(graph_index)), "to": band_keys})
 
-    def _token(self, text: str) -> None:
-        if self._new("Token", text):
-            key = normalise_token(text)
-            self.rows.nodes["Token"]["text"].append(text)
-            self.rows.nodes["Token"]["key"].append(key)
-            self._rel("KEYED_AS", text, key)
-            if self._new("TokenKey", key):
-                self.rows.nodes["TokenKey"]["key"].append(key)
+    def _new(self, table: str, keys: Iterable[Any]) -> list[Any]:
+        """Those of `keys` this builder has not given yet, which it now has."""
+        new = [k for k in keys if k not in self._shared[table]]
+        self._shared[table].update(new)
+        return new
 
-    def _add_trie(self, nid: str, graph: NeuronGraph) -> int:
-        """Every trie node, numbered in pre-order; returns how many."""
-        columns = self.rows.nodes["GraphNode"]
-        count = 0
-        stack: list[tuple[TrieNode, int, str | None]] = [(root, 0, None) for root in reversed(graph.roots)]
-        while stack:
-            node, depth, parent = stack.pop()
-            gid = f"{nid}:{count}"
-            count += 1
-            for column, value in (("id", gid), ("neuron_id", nid), ("kind", node.kind), ("token", node.token),
-                                  ("key", node.key), ("depth", depth), ("count", node.count),
-                                  ("max_activation", node.max_activation), ("importance", node.importance),
-                                  ("end_activation", node.end_activation), ("end_count", node.end_count)):
-                columns[column].append(value)
-            if parent is None:
-                self._rel("HAS_ROOT", nid, gid)
-            else:
-                self._rel("PRECEDED_BY", parent, gid)
-            if node.kind == TOKEN and node.key is not None:
-                self._token(node.key)
-                self._rel("IS_TOKEN", gid, node.key)
-            stack.extend((child, depth + 1, gid) for child in reversed(node.children))
-        return count
-
-    def _add_neuron(self, nid: str, graph: NeuronGraph, facts: Any, n_nodes: int, example: str | None) -> None:
-        values = {
-            "id": nid, "model": graph.model, "layer": graph.layer, "neuron": graph.neuron, "status": graph.status,
-            "reason": graph.reason, "a_max": graph.a_max,
-            "f1": _score(graph, "n2g", "test", "f1"), "precision": _score(graph, "n2g", "test", "precision"),
-            "recall": _score(graph, "n2g", "test", "recall"), "pearson": _score(graph, "n2g", "test", "pearson"),
-            "ood_f1": _score(graph, "n2g", "random", "f1"),
-            "ood_precision": _score(graph, "n2g", "random", "precision"),
-            "ood_recall": _score(graph, "n2g", "random", "recall"),
-            "token_lookup_f1": _score(graph, "token_lookup", "test", "f1"),
-            "ngram_f1": _score(graph, "ngram5", "test", "f1"),
-            "n_graph_nodes": n_nodes, "n_activating": len(facts.activating), "n_context": len(facts.context),
-            "activating_tokens": list(facts.activating), "context_tokens": list(facts.context),
-            "repeated_tokens": list(facts.repeated),
-            "n_repeated": len(facts.repeated), "repeated_share": facts.repeated_share,
-            "signature": facts.signature, "example": example, "graph_json": graph.stored_json(),
-        }
-        columns = self.rows.nodes["Neuron"]
-        for column in schema.NEURON.column_names:
-            columns[column].append(values[column])
+    def _tokens(self, texts: list[str]) -> Iterator[tuple[str, pa.Table]]:
+        """Tokens new to this builder, their keys and KEYED_AS edges."""
+        new = self._new("Token", texts)
+        keys = [normalise_token(t) for t in new]
+        yield "Token", _table("Token", {"text": new, "key": keys})
+        yield "TokenKey", _table("TokenKey", {"key": self._new("TokenKey", dict.fromkeys(keys))})
+        yield "KEYED_AS", _table("KEYED_AS", {"from": new, "to": keys})
 
 
-def _context_edges(graph: NeuronGraph) -> dict[str, tuple[float, int, int]]:
-    """Context token -> (max importance, nearest depth, number of trie nodes) over the whole graph."""
-    edges: dict[str, tuple[float, int, int]] = {}
-    for depth, node in graph.nodes():
-        if depth == 0 or node.kind != TOKEN or node.key is None:
-            continue
-        importance, nearest, count = edges.get(node.key, (0.0, depth, 0))
-        edges[node.key] = (max(importance, node.importance), min(nearest, depth), count + 1)
-    return edges
+class _Batch:
+    """One batch of graphs on its way to rows, in stages (`RowBuilder.tables`)."""
+
+    def __init__(self, graphs: list[NeuronGraph], first_node_id: int) -> None:
+        self.graphs = graphs
+        self.nids = pa.array([schema.neuron_id(g.model, g.layer, g.neuron) for g in graphs], pa.string())
+        self.trie = _Trie.walk(graphs)
+        self.columns = self.trie.columns()
+        self.ids = np.arange(first_node_id, first_node_id + len(self.trie), dtype=np.int64)
+        self.node_nids = self.nids.take(pa.array(self.trie.graph))
+        self.root = self.trie.depth == 0
+        self.keys = _Keys.of(self.columns["key"])
+        self.token = pc.equal(self.columns["kind"], TOKEN).to_numpy(zero_copy_only=False) & (self.keys.index >= 0)
+        self.context = _Context.of(self.trie, self.columns["importance"], self.keys, self.token)
+
+    def token_texts(self) -> list[str]:
+        """The batch's tokens (keys of token nodes), in first-seen order."""
+        return self.keys.texts.take(pc.unique(pa.array(self.keys.index[self.token]))).to_pylist()
+
+    def trie_tables(self) -> Iterator[tuple[str, pa.Table]]:
+        trie, ids, token = self.trie, self.ids, self.token
+        yield "GraphNode", _table("GraphNode", {"id": ids, "neuron_id": self.node_nids, **self.columns})
+        child = ~self.root
+        yield "PRECEDED_BY", _table("PRECEDED_BY", {"from": ids[trie.parents()[child]], "to": ids[child]})
+        yield "IS_TOKEN", _table("IS_TOKEN", {"from": ids[token], "to": self.keys.texts.take(self.keys.index[token])})
+
+    def neuron_tables(self, examples: list[str | None]) -> Generator[tuple[str, pa.Table], None, np.ndarray]:
+        """Neuron and its edges to the trie and tokens; returns which graphs are live (have activating tokens)."""
+        context, root, columns = self.context, pa.array(self.root), self.columns
+        context_texts = self.keys.texts.take(pa.array(context.token))
+        per_graph = np.bincount(context.graph, minlength=len(self.graphs))
+        facts = _Facts.of(self.graphs, _split(context_texts.to_pylist(), per_graph))
+        yield "Neuron", _table("Neuron", _neuron_columns(self.graphs, self.nids, self.trie.sizes, facts, examples))
+        yield "HAS_ROOT", _table("HAS_ROOT", {"from": self.node_nids.filter(root), "to": self.ids[self.root]})
+        yield "ACTIVATES_ON", _table("ACTIVATES_ON", {
+            "from": self.node_nids.filter(root), "to": columns["key"].filter(root),
+            "max_activation": columns["max_activation"][self.root], "count": columns["count"][self.root],
+            "rank": facts.ranks})
+        yield "HAS_CONTEXT", _table("HAS_CONTEXT", {
+            "from": self.nids.take(pa.array(context.graph)), "to": context_texts, "importance": context.importance,
+            "depth": context.depth, "count": context.count})
+        return facts.live
+
+    def band_keys(self, live: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Every live graph's `BANDS` band keys, MinHash over its tagged activating and context tokens
+        (`graph_facts.band_items`, done for the batch at once): (graph index, band key) pairs."""
+        texts = self.keys.texts.to_pylist()
+        hashes = np.concatenate([item_hashes([ACTIVATING_TAG + t for t in texts]),
+                                 item_hashes([CONTEXT_TAG + t for t in texts])])
+        activating = self.root & (self.keys.index >= 0)
+        graph = np.concatenate([self.trie.graph[activating], self.context.graph])
+        items = np.concatenate([self.keys.index[activating], len(texts) + self.context.token])
+        keep = live[graph]
+        order = np.argsort(graph[keep], kind="stable")
+        graph, items = graph[keep][order], items[keep][order]
+        starts = np.flatnonzero(np.diff(graph, prepend=-1))
+        return np.repeat(graph[starts], BANDS), batch_band_keys(hashes, items, starts).ravel()
+
+
+def _split(values: list[Any], sizes: Iterable[int]) -> list[list[Any]]:
+    out, start = [], 0
+    for size in sizes:
+        out.append(values[start: start + int(size)])
+        start += int(size)
+    return out
+
+
+@dataclass
+class _Facts:
+    """`ingest.graph_facts` for each graph of a batch, as columns (band keys come later, for the whole batch)."""
+
+    activating: list[tuple[str, ...]]
+    context: list[list[str]]
+    repeated: list[tuple[str, ...]]
+    signatures: list[str | None]
+    live: np.ndarray  # has activating tokens
+    ranks: list[int]  # ACTIVATES_ON.rank, root by root in walk order
+
+    @classmethod
+    def of(cls, graphs: Sequence[NeuronGraph], contexts: list[list[str]]) -> _Facts:
+        facts = cls([], contexts, [], [], np.zeros(len(graphs), dtype=bool), [])
+        for i, (graph, context) in enumerate(zip(graphs, contexts)):
+            activating = activating_tokens(graph)
+            facts.activating.append(activating)
+            facts.repeated.append(repeated_tokens(activating, context))
+            facts.signatures.append(signature(activating, context) if activating else None)
+            facts.live[i] = bool(activating)
+            rank = prefix_rank(activating)
+            facts.ranks.extend(rank[root.key] for root in graph.roots)
+        return facts
+
+
+def _neuron_columns(graphs: Sequence[NeuronGraph], nids: pa.Array, sizes: list[int], facts: _Facts,
+                    examples: list[str | None]) -> dict[str, Any]:
+    return {
+        "id": nids, "model": [g.model for g in graphs], "layer": [g.layer for g in graphs],
+        "neuron": [g.neuron for g in graphs], "status": [g.status for g in graphs],
+        "reason": [g.reason for g in graphs], "a_max": [g.a_max for g in graphs], **_score_columns(graphs),
+        "n_graph_nodes": sizes, "n_activating": [len(a) for a in facts.activating],
+        "n_context": [len(c) for c in facts.context], "activating_tokens": [list(a) for a in facts.activating],
+        "context_tokens": facts.context, "repeated_tokens": [list(r) for r in facts.repeated],
+        "n_repeated": [len(r) for r in facts.repeated],
+        "repeated_share": [len(r) / len(a) if a else None for r, a in zip(facts.repeated, facts.activating)],
+        "signature": facts.signatures, "example": examples, "graph_json": pack_column(g.stored_json() for g in graphs),
+    }
 
 
 def graph_rows(graphs: Iterable[NeuronGraph], examples: Mapping[tuple[int, int], str] | None = None) -> GraphRows:
     builder = RowBuilder()
     for graph in graphs:
         builder.add(graph, (examples or {}).get((graph.layer, graph.neuron)))
-    return builder.rows
+    return builder.take()

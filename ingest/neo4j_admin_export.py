@@ -6,7 +6,9 @@
     DIR/schema.cypher                           constraints and indexes, to run once the server is up
 
 Token texts can hold any character, so fields are quoted, multi-line fields are enabled, and list elements are
-separated by U+001F (a control character no token text contains in practice).
+separated by U+001F (a control character no token text contains in practice). neo4j-admin reads every `:ID` as a
+string, so an integer key (GraphNode.id, Band.key) is written twice: as the unnamed `:ID` the relationships refer
+to, and as a `long` property.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ingest import schema
-from ingest.graph_rows import GraphRows, RowBuilder
+from ingest.graph_rows import GraphRows, RowBuilder, unpacked
 from ingest.neo4j_store import CONSTRAINTS, INDEXES
 from ingest.store_loader import GraphSource, batches
 from n2g.errors import N2GError
@@ -27,8 +29,15 @@ ARRAY_DELIMITER = "\x1f"
 _BATCH = 1024
 
 
+def _integer_keyed(table: schema.NodeTable | schema.RelTable) -> bool:
+    return isinstance(table, schema.NodeTable) and table.columns[0][1] != schema.STRING
+
+
 def _header(table: schema.NodeTable | schema.RelTable) -> list[str]:
-    if isinstance(table, schema.NodeTable):
+    if _integer_keyed(table):
+        first = [f":ID({table.name})"]
+        rest = table.columns
+    elif isinstance(table, schema.NodeTable):
         first = [f"{table.key}:ID({table.name})"]
         rest = table.columns[1:]
     else:
@@ -56,7 +65,9 @@ class Neo4jAdminExport:
 
     def append(self, rows: GraphRows) -> None:
         for table in self._tables:
-            columns = rows.table(table.name)
+            columns = unpacked(table.name, rows.table(table.name)).to_pydict()
+            if _integer_keyed(table):
+                columns = {"": columns[table.columns[0][0]], **columns}  # the `:ID`, then the key as a property
             with (self.out / f"{table.name}.csv").open("a", newline="", encoding="utf-8") as handle:
                 writer = csv.writer(handle, quoting=csv.QUOTE_NONNUMERIC)
                 for values in zip(*columns.values()):

@@ -3,18 +3,23 @@ NEO4J_USER / NEO4J_PASSWORD and are never printed; NEO4J_DATABASE picks a databa
 
 Constraints and indexes are created first; a batch is then one write transaction of `UNWIND $rows` statements:
 shared nodes by MERGE (shards may load in parallel), a neuron's own nodes and edges by CREATE (a neuron already
-stored is skipped before the batch is built). Every statement sent is in `STATEMENTS`, which the test suite lints
-with Neo4j's own parser (`@neo4j-cypher/language-support`).
+stored is skipped before the batch is built). GraphNode ids are numbered by the store (`GraphStore.
+next_graph_node_id`); shards loading at once would number their batches alike, so a batch takes its range from a
+counter node first thing in its transaction (`RESERVE_IDS`): its lock serialises concurrent batches, a rolled-back
+batch gives its range back, and a batch renumbers its rows when the range differs. Every statement sent is in
+`STATEMENTS`, which the test suite lints with Neo4j's own parser (`@neo4j-cypher/language-support`).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+import pyarrow as pa
+
 from ingest import schema
-from ingest.graph_rows import GraphRows
+from ingest.graph_rows import NewOnly, graph_node_range, renumber_graph_nodes, unpacked
 from ingest.store import GraphStore, check_parameters
 from n2g.errors import N2GError
 
@@ -23,6 +28,8 @@ BATCH_ROWS = 5000
 CONSTRAINTS = {f"constraint_{t.name}": f"CREATE CONSTRAINT {t.name.lower()}_{t.key} IF NOT EXISTS "
                                        f"FOR (n:{t.name}) REQUIRE n.{t.key} IS UNIQUE"
                for t in schema.NODE_TABLES}
+CONSTRAINTS["constraint_N2GCounter"] = ("CREATE CONSTRAINT n2gcounter_name IF NOT EXISTS "  # concurrent MERGEs
+                                        "FOR (c:N2GCounter) REQUIRE c.name IS UNIQUE")  # make one counter
 INDEXES = {
     "index_neuron_layer": "CREATE INDEX neuron_model_layer IF NOT EXISTS FOR (n:Neuron) ON (n.model, n.layer)",
     "index_neuron_signature": "CREATE INDEX neuron_signature IF NOT EXISTS FOR (n:Neuron) ON (n.signature)",
@@ -51,8 +58,11 @@ def _rel(table: schema.RelTable) -> str:
 
 LOAD = {t.name: _merge_node(t) if t.name in schema.SHARED_TABLES else _create_node(t) for t in schema.NODE_TABLES}
 LOAD.update({t.name: _rel(t) for t in schema.REL_TABLES})
+RESERVE_IDS = ("MERGE (c:N2GCounter {name: 'GraphNode'}) ON CREATE SET c.next = $start "
+               "SET c.next = c.next + $count RETURN c.next - $count AS first")
 # Everything this backend sends, by name, with its parameters: what the linter test checks.
-STATEMENTS: dict[str, str] = {**CONSTRAINTS, **INDEXES, **{f"load_{k}": v for k, v in LOAD.items()}}
+STATEMENTS: dict[str, str] = {**CONSTRAINTS, **INDEXES, **{f"load_{k}": v for k, v in LOAD.items()},
+                              "reserve_ids": RESERVE_IDS}
 
 
 class Neo4jStore(GraphStore):
@@ -83,13 +93,19 @@ class Neo4jStore(GraphStore):
         for statement in (*CONSTRAINTS.values(), *INDEXES.values()):
             self._session_run(statement, {}, write=True)
 
-    def write(self, rows: GraphRows) -> None:
+    def write(self, tables: Iterable[tuple[str, pa.Table]]) -> int:
+        new_only = NewOnly(self.existing_keys)
+        batch = [(name, unpacked(name, new_only(name, table))) for name, table in tables]  # the driver may retry
+        first, count = graph_node_range(batch)
+
         def work(tx: Any) -> None:
-            for table in (*schema.NODE_TABLES, *schema.REL_TABLES):
-                for chunk in _chunks(rows.records(table.name)):
-                    tx.run(LOAD[table.name], rows=chunk).consume()
+            start = tx.run(RESERVE_IDS, start=first, count=count).single()["first"] if count else first
+            for name, table in batch:
+                for chunk in _chunks(renumber_graph_nodes(name, table, start - first).to_pylist()):
+                    tx.run(LOAD[name], rows=chunk).consume()
 
         self._guard(lambda session: session.execute_write(work), write=True)
+        return sum(table.num_rows for _, table in batch)
 
     def rows(self, cypher: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         return self._session_run(cypher, dict(params or {}), write=False)

@@ -5,7 +5,7 @@
     (:Token {text})                                    a graph key (what matching compares), the lookup entry point
     (:TokenKey {key})                                  the normalised form (`n2g.token_keys.normalise_token`)
     (:GraphNode {id, ...})                             one trie node; walk (:Neuron)-[:HAS_ROOT]->()-[:PRECEDED_BY*]->()
-    (:Band {key})                                      a MinHash LSH band value shared by candidate duplicates
+    (:Band {key})                                      a MinHash LSH band (an integer) shared by candidate duplicates
 
     (:Neuron)-[:ACTIVATES_ON {max_activation, count, rank}]->(:Token)
     (:Neuron)-[:HAS_CONTEXT {importance, depth, count}]->(:Token)
@@ -15,17 +15,23 @@
     (:Neuron)-[:IN_BAND]->(:Band)
 
 The first column of a node table is its primary key (LadybugDB's only index; a uniqueness constraint in Neo4j).
-Neuron ids are `model:layer:neuron`, so several models share one database. `SCHEMA_VERSION` changes with the layout.
+Neuron ids are `model:layer:neuron`, so several models share one database. GraphNode ids are integers handed out
+by the store in load order (a neuron's nodes numbered in pre-order from the store's next free id): integer keys load
+twice as fast as strings. `SCHEMA_VERSION` changes with the layout.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-SCHEMA_VERSION = 2  # 2: Neuron.context_tokens, ACTIVATES_ON.rank
+SCHEMA_VERSION = 3  # 2: Neuron.context_tokens, ACTIVATES_ON.rank; 3: integer GraphNode ids and Band keys, packed JSON
 
 # Column types in LadybugDB's names; Neo4j and neo4j-admin map them (see `NEO4J_ADMIN_TYPES`).
 STRING, INT64, DOUBLE, STRING_LIST = "STRING", "INT64", "DOUBLE", "STRING[]"
+# Text carried packed (`ingest.packed_text`, LZ4 in a BLOB): rows hold it so and LadybugDB stores it so, unpacking
+# it on every read (readers see the text); Neo4j and neo4j-admin get the text. Long strings are the slowest thing
+# LadybugDB writes.
+PACKED_TEXT = "BLOB"
 
 
 @dataclass(frozen=True)
@@ -64,16 +70,16 @@ NEURON = NodeTable("Neuron", (
     ("n_graph_nodes", INT64), ("n_activating", INT64), ("n_context", INT64),
     ("activating_tokens", STRING_LIST), ("context_tokens", STRING_LIST),
     ("repeated_tokens", STRING_LIST), ("n_repeated", INT64), ("repeated_share", DOUBLE),
-    ("signature", STRING), ("example", STRING), ("graph_json", STRING),
+    ("signature", STRING), ("example", STRING), ("graph_json", PACKED_TEXT),
 ))
 TOKEN = NodeTable("Token", (("text", STRING), ("key", STRING)))
 TOKEN_KEY = NodeTable("TokenKey", (("key", STRING),))
 GRAPH_NODE = NodeTable("GraphNode", (
-    ("id", STRING), ("neuron_id", STRING), ("kind", STRING), ("token", STRING), ("key", STRING), ("depth", INT64),
+    ("id", INT64), ("neuron_id", STRING), ("kind", STRING), ("token", STRING), ("key", STRING), ("depth", INT64),
     ("count", INT64), ("max_activation", DOUBLE), ("importance", DOUBLE), ("end_activation", DOUBLE),
     ("end_count", INT64),
 ))
-BAND = NodeTable("Band", (("key", STRING),))
+BAND = NodeTable("Band", (("key", INT64),))
 
 # `rank`: the token's place among the neuron's activating tokens in a fixed hash order (`graph_facts.prefix_rank`),
 # so a subset search can start from a short prefix of each set instead of every token (prefix filtering).
@@ -91,11 +97,26 @@ REL_TABLES: tuple[RelTable, ...] = (ACTIVATES_ON, HAS_CONTEXT, HAS_ROOT, PRECEDE
 # Shared nodes that many neurons point at: loaded only when absent. Everything else belongs to one neuron.
 SHARED_TABLES = ("Model", "Token", "TokenKey", "Band")
 
-NEO4J_ADMIN_TYPES = {STRING: "string", INT64: "long", DOUBLE: "double", STRING_LIST: "string[]"}
+NEO4J_ADMIN_TYPES = {STRING: "string", INT64: "long", DOUBLE: "double", STRING_LIST: "string[]", PACKED_TEXT: "string"}
 
 
 def node_table(name: str) -> NodeTable:
     return next(table for table in NODE_TABLES if table.name == name)
+
+
+def packed_columns(name: str) -> list[str]:
+    table = next(t for t in (*NODE_TABLES, *REL_TABLES) if t.name == name)
+    return [column for column, kind in table.columns if kind == PACKED_TEXT]
+
+
+def key_type(name: str) -> str:
+    """The type of a node table's primary key: what relationships to it carry."""
+    return node_table(name).columns[0][1]
+
+
+def rel_columns(table: RelTable) -> tuple[tuple[str, str], ...]:
+    """A relationship's row: its endpoints' keys (`from`, `to`), then its properties."""
+    return (("from", key_type(table.source)), ("to", key_type(table.target)), *table.columns)
 
 
 def neuron_id(model: str, layer: int, neuron: int) -> str:

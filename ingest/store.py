@@ -2,8 +2,9 @@
 `--db neo4j://host:7687` (or bolt://, neo4j+s://, ...) is a Neo4j server, credentials from NEO4J_USER /
 NEO4J_PASSWORD.
 
-A store writes a batch of rows (`ingest.graph_rows.GraphRows`) in one transaction, so a kill at any moment leaves
-each batch either wholly stored or absent; loading skips neurons already stored, so re-running changes nothing.
+A store writes a batch of rows (`ingest.graph_rows.RowBuilder.tables`) in one transaction, so a kill at any moment
+leaves each batch either wholly stored or absent; loading skips neurons already stored, so re-running changes
+nothing.
 Queries take values only as parameters, and every parameter a statement names must be supplied (LadybugDB would
 silently read a missing one as NULL).
 """
@@ -17,9 +18,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pandas as pd
+import pyarrow as pa
 
 from ingest import schema
-from ingest.graph_rows import GraphRows
 from n2g.errors import N2GError
 
 DEFAULT_DB = "n2g.lbdb"
@@ -33,6 +34,7 @@ NEURON_STATUS = ("MATCH (n:Neuron) WHERE n.model = $model "
 EXISTING_KEYS = {table.name: f"UNWIND $keys AS k MATCH (n:{table.name} {{{table.key}: k}}) RETURN n.{table.key} AS k"
                  for table in schema.NODE_TABLES if table.name in schema.SHARED_TABLES}
 SCHEMA_VERSIONS = "MATCH (m:Model) RETURN DISTINCT m.schema_version AS v"
+LAST_GRAPH_NODE = "MATCH (g:GraphNode) RETURN max(g.id) AS last"
 COUNT_NODES = {table.name: f"MATCH (n:{table.name}) RETURN count(n) AS n" for table in schema.NODE_TABLES}
 COUNT_RELS = {table.name: f"MATCH ()-[r:{table.name}]->() RETURN count(r) AS n" for table in schema.REL_TABLES}
 
@@ -71,8 +73,10 @@ class GraphStore(ABC):
                            f"n2g reads {schema.SCHEMA_VERSION}): load into a new database")
 
     @abstractmethod
-    def write(self, rows: GraphRows) -> None:
-        """Store a batch in one transaction. Shared nodes (Token, TokenKey, Band, Model) may already exist."""
+    def write(self, tables: Iterable[tuple[str, pa.Table]]) -> int:
+        """Store a batch in one transaction: its tables as `RowBuilder.tables` gives them (node tables before the
+        relationships that use them), less the shared nodes (Token, TokenKey, Band, Model) the store already has
+        (`graph_rows.NewOnly`). Returns the elements stored."""
 
     @abstractmethod
     def rows(self, cypher: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
@@ -92,9 +96,14 @@ class GraphStore(ABC):
     def stored_neurons(self, ids: Sequence[str]) -> set[str]:
         return {row["id"] for row in self.rows(STORED_NEURONS, {"ids": list(ids)})} if ids else set()
 
-    def existing_keys(self, table: str, keys: Iterable[str]) -> set[str]:
+    def existing_keys(self, table: str, keys: Iterable[Any]) -> set[Any]:
         keys = list(keys)
         return {row["k"] for row in self.rows(EXISTING_KEYS[table], {"keys": keys})} if keys else set()
+
+    def next_graph_node_id(self) -> int:
+        """Where the next batch's GraphNode ids start: one past the largest stored (ids follow load order)."""
+        last = self.rows(LAST_GRAPH_NODE)[0]["last"]
+        return 0 if last is None else int(last) + 1
 
     def model_settings(self, model: str) -> str | None:
         found = self.rows(MODEL_SETTINGS, {"name": model})

@@ -155,17 +155,13 @@ def _store_batch(store: GraphStore, source: GraphSource, batch: Sequence[NeuronG
     result.skipped += len(stored)
     if len(stored) == len(batch):
         return
-    builder = RowBuilder()
+    builder = RowBuilder(first_node_id=store.next_graph_node_id())
     builder.add_model(model, settings_text)
     for graph, nid in zip(batch, ids):
         if nid not in stored:
             builder.add(graph, source.example(graph))
-    rows = builder.rows
-    rows = rows.without({name: store.existing_keys(name, rows.nodes[name][schema.node_table(name).key])
-                         for name in schema.SHARED_TABLES})
-    store.write(rows)
+    result.elements += store.write(builder.tables())
     result.stored_now += len(batch) - len(stored)
-    result.elements += rows.elements()
 
 
 def find_graph_directories(work_dir: Path) -> list[Path]:

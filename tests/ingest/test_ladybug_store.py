@@ -60,6 +60,30 @@ def test_loading_twice_changes_nothing(tmp_path: Path, source: GraphSource) -> N
         assert snapshot(a) == snapshot(b)
 
 
+def test_graph_node_ids_follow_load_order_across_batches(tmp_path: Path, source: GraphSource) -> None:
+    db = tmp_path / "n2g.lbdb"
+    load(db, source, batch_size=2)
+    with open_store(str(db), read_only=True) as store:
+        ids = sorted(r["id"] for r in store.rows("MATCH (g:GraphNode) RETURN g.id AS id"))
+        assert ids == list(range(len(ids))) and store.next_graph_node_id() == len(ids)
+        types = {r["name"]: r["type"] for r in store.rows("CALL table_info('Neuron') RETURN name, type")}
+    assert types["graph_json"] == "BLOB"  # packed; read back as text (test_graphs_read_back_exactly)
+
+
+def test_a_store_laid_out_by_an_older_n2g_is_refused(tmp_path: Path) -> None:
+    import ladybug
+
+    db = tmp_path / "old.lbdb"
+    old = ladybug.Database(str(db))
+    conn = ladybug.Connection(old)
+    conn.execute("CREATE NODE TABLE Model(name STRING, schema_version INT64, settings STRING, PRIMARY KEY(name))")
+    conn.execute("CREATE NODE TABLE GraphNode(id STRING, neuron_id STRING, PRIMARY KEY(id))")  # string ids (v2)
+    conn.close()
+    old.close()
+    with open_store(str(db)) as store, pytest.raises(N2GError, match="another version of n2g .*GraphNode"):
+        store.ensure_schema()
+
+
 def test_shared_tokens_stored_once_across_batches(tmp_path: Path, source: GraphSource) -> None:
     db = tmp_path / "n2g.lbdb"
     load(db, source, batch_size=1)

@@ -21,7 +21,7 @@ from .graph_factory import sample_graphs, write_graph_directory
 def backend_statements() -> dict[str, str]:
     """Everything the Neo4j backend sends on its own (user queries aside)."""
     shared = {"stored_neurons": store.STORED_NEURONS, "model_settings": store.MODEL_SETTINGS,
-              "neuron_status": store.NEURON_STATUS}
+              "neuron_status": store.NEURON_STATUS, "last_graph_node": store.LAST_GRAPH_NODE}
     shared.update({f"existing_{k}": v for k, v in store.EXISTING_KEYS.items()})
     shared.update({f"count_{k}": v for k, v in {**store.COUNT_NODES, **store.COUNT_RELS}.items()})
     shared.update({f"snapshot_{k}": v for k, v in snapshot_statements().items()})
