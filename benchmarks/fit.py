@@ -1,11 +1,17 @@
 """Benchmark graph fitting: neurons per second with every stage batched across neurons, against the same
-neurons fitted one at a time (`FitConfig.sequential`: the same stages, each neuron's rows in its own passes).
+neurons fitted one at a time.
+
+One at a time means what fitting a lone neuron costs (`n2g fit L:N`, or the original N2G): a `LayerFitter` per
+neuron with `FitConfig.sequential`, so each neuron pays its own pass over the random windows (which its
+out-of-distribution score needs) and its own prune, saliency and augmentation passes. Batched means one
+`LayerFitter` per layer: one random-window pass serves every neuron of the layer (a forward pass computes them
+all), and each stage packs the rows of all neurons into shared passes. The random-window pass is timed apart in
+both modes, so `fit_stages_speedup` shows what batching gains on the stages after it.
 
 Exemplars are mined first (not timed) unless `--exemplars DIR` is given. The neurons are `--neurons` in all,
-drawn with a fixed seed and spread evenly over `--layers`. Both timings cover everything `n2g fit` does per
-layer except loading the model: the random-window pass (one per layer in both modes, so it does not favour
-either), split, prune, saliency, augmentation, trie and scores. One warm-up neuron runs first (outside both
-timings). CUDA is synchronised before each clock read.
+drawn with a fixed seed and spread evenly over `--layers`. Timings cover everything `n2g fit` does per layer
+except loading the model. The two modes alternate layer by layer, so a busy spell of a shared machine falls on
+both. One warm-up neuron runs first (outside both timings). CUDA is synchronised before each clock read.
 
 Also reported: real tokens run per neuron per stage in each mode (how much work sharing rows between neurons
 saves), forward calls, and the mean held-out F1 of the graphs and the two baselines.
@@ -76,9 +82,12 @@ def _run(args: argparse.Namespace) -> int:
         config = FitConfig(augment=AugmentConfig(method=args.augment), group_size=args.group_size,
                            token_budget=args.token_budget)
         LayerFitter(model, exemplars, layers[0], chosen[layers[0]][:1], config).fit(chosen[layers[0]][:1])
-        batched = _measure(model, exemplars, chosen, config)
-        sequential = None if args.skip_sequential else \
-            _measure(model, exemplars, chosen, dataclasses.replace(config, sequential=True))
+        modes = [config] if args.skip_sequential else [config, dataclasses.replace(config, sequential=True)]
+        # the modes alternate layer by layer, so a slow spell of a shared machine falls on both
+        runs = [[_measure(model, exemplars, {layer: neurons}, mode) for mode in modes]
+                for layer, neurons in chosen.items()]
+        batched, *rest = [_merge([run[i] for run in runs]) for i in range(len(modes))]
+        sequential = rest[0] if rest else None
     result = _report(args, model, chosen, batched, sequential)
     print(json.dumps(result))
     return 0
@@ -108,13 +117,19 @@ def _sync(model: LoadedModel) -> None:
 
 def _measure(model: LoadedModel, exemplars: ExemplarSet, chosen: dict[int, list[int]],
              config: FitConfig) -> dict[str, Any]:
+    """Batched: one fitter per layer. Sequential: one fitter per neuron, each with its own random-window pass."""
     graphs: list[NeuronGraph] = []
     tokens: dict[str, int] = {}
-    calls = 0
+    calls, random_seconds = 0, 0.0
+    jobs = [(layer, [n]) for layer, neurons in chosen.items() for n in neurons] if config.sequential \
+        else list(chosen.items())
     _sync(model)
     start = time.perf_counter()
-    for layer, neurons in chosen.items():
+    for layer, neurons in jobs:
+        opened = time.perf_counter()
         fitter = LayerFitter(model, exemplars, layer, neurons, config)
+        _sync(model)
+        random_seconds += time.perf_counter() - opened
         for group in fitter.groups():
             graphs += fitter.fit(group)
         stats = fitter.context.probe.stats
@@ -122,7 +137,19 @@ def _measure(model: LoadedModel, exemplars: ExemplarSet, chosen: dict[int, list[
         for stage, n in stats.by_stage.items():
             tokens[stage] = tokens.get(stage, 0) + n
     _sync(model)
-    return {"seconds": time.perf_counter() - start, "graphs": graphs, "tokens": tokens, "forward_calls": calls}
+    return {"seconds": time.perf_counter() - start, "random_seconds": random_seconds, "graphs": graphs,
+            "tokens": tokens, "forward_calls": calls}
+
+
+def _merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One mode's measurements over several layers, summed."""
+    tokens: dict[str, int] = {}
+    for part in parts:
+        for stage, n in part["tokens"].items():
+            tokens[stage] = tokens.get(stage, 0) + n
+    return {"seconds": sum(p["seconds"] for p in parts), "random_seconds": sum(p["random_seconds"] for p in parts),
+            "graphs": [g for p in parts for g in p["graphs"]], "tokens": tokens,
+            "forward_calls": sum(p["forward_calls"] for p in parts)}
 
 
 def _report(args: argparse.Namespace, model: LoadedModel, chosen: dict[int, list[int]], batched: dict[str, Any],
@@ -133,7 +160,8 @@ def _report(args: argparse.Namespace, model: LoadedModel, chosen: dict[int, list
         "device": str(model.device) if model.device.type != "cuda" else torch.cuda.get_device_name(model.device),
         "model": args.model, "dtype": str(model.dtype).replace("torch.", ""), "layers": list(chosen),
         "neurons": n, "augment": args.augment, "neurons_per_s": n / batched["seconds"],
-        "seconds": batched["seconds"], "forward_calls": batched["forward_calls"],
+        "seconds": batched["seconds"], "random_pass_seconds": batched["random_seconds"],
+        "forward_calls": batched["forward_calls"],
         "tokens_per_neuron": {k: round(v / n, 1) for k, v in batched["tokens"].items()},
         "fitted": len(fitted),
         "mean_test_f1": {name: mean_defined(g.scores[name]["test"]["f1"] for g in fitted)
@@ -141,7 +169,10 @@ def _report(args: argparse.Namespace, model: LoadedModel, chosen: dict[int, list
     }
     if sequential is not None:
         result.update(sequential_neurons_per_s=n / sequential["seconds"], sequential_seconds=sequential["seconds"],
+                      sequential_random_pass_seconds=sequential["random_seconds"],
                       speedup=sequential["seconds"] / batched["seconds"],
+                      fit_stages_speedup=(sequential["seconds"] - sequential["random_seconds"])
+                      / (batched["seconds"] - batched["random_seconds"]),
                       sequential_forward_calls=sequential["forward_calls"],
                       sequential_tokens_per_neuron={k: round(v / n, 1) for k, v in sequential["tokens"].items()},
                       same_activating_tokens=sum(a.activating_tokens() == b.activating_tokens()

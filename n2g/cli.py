@@ -105,6 +105,25 @@ def add_token_matching_option(parser: argparse.ArgumentParser) -> None:
                         help="compare tokens exactly, or normalised (case of title words, surrounding spaces)")
 
 
+def add_pattern_check_options(parser: argparse._ActionsContainer) -> None:
+    """`--end-precision P` and `--no-pattern-check`, for `n2g fit` and `n2g report`."""
+    from n2g.pattern_calibration import DEFAULT_END_PRECISION
+
+    parser.add_argument("--end-precision", type=float, default=DEFAULT_END_PRECISION, metavar="P",
+                        help="check patterns on the training windows and half the random windows: a partial "
+                             "pattern firing at >= P of its matches there becomes an end (default %(default)s)")
+    parser.add_argument("--no-pattern-check", action="store_true",
+                        help="keep the patterns as pruning and saliency made them (the paper's way)")
+
+
+def pattern_check(args: argparse.Namespace) -> float | None:
+    if args.no_pattern_check:
+        return None
+    if not 0.0 < args.end_precision <= 1.0:
+        raise N2GError(f"--end-precision must be in (0, 1], got {args.end_precision}")
+    return float(args.end_precision)
+
+
 def add_pipeline_options(parser: argparse.ArgumentParser) -> None:
     """How much to mine and how to fit, for the commands that run the whole pipeline (`n2g ingest`, `n2g report`)."""
     from n2g.augmentation import AUGMENTERS
@@ -191,10 +210,7 @@ def add_paper_rule_options(parser: argparse.ArgumentParser) -> None:
                        help="trie node values over every path, or the first insertion's (paper)")
     group.add_argument("--prediction", choices=PREDICTION_RULES, default="best",
                        help="the largest activation of any complete match, or the longest match's (paper)")
-    group.add_argument("--end-precision", type=float, default=None, metavar="P",
-                       help="check patterns against the training windows: a partial pattern firing at >= P of its "
-                            "matches there becomes an end (off by default: more held-out recall, less precision "
-                            "on random text)")
+    add_pattern_check_options(group)
     group.add_argument("--paper-faithful", action="store_true",
                        help="the original's settings: window split 10/10, one pivot per window, first-insertion "
                             "values, longest match (overrides the four options above)")
@@ -241,8 +257,7 @@ def _add_report(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--paper-mode", action="store_true",
                    help="also fit the same neurons with the paper's settings and show both side by side")
     add_pipeline_options(p)
-    p.add_argument("--end-precision", type=float, default=None, metavar="P",
-                   help="check patterns against the training windows (see `n2g fit --help`)")
+    add_pattern_check_options(p)
     p.add_argument("--examples", type=positive, default=6, help="top windows shown per neuron in the gallery")
     p.add_argument("--no-svg", action="store_true", help="leave the graph drawings out of the gallery")
     p.add_argument("--seed", type=int, default=0, help="seed of the neuron sample, random windows and split")
@@ -267,7 +282,7 @@ def _run_report(args: argparse.Namespace) -> int:
                       neurons_per_layer=args.neurons_per_layer, out=Path(args.out),
                       mining=default_mining(model, layers, None, args.max_tokens, args.top_k, args.seed),
                       fit=FitConfig(seed=args.seed, token_matching=args.token_matching,
-                                    augment=AugmentConfig(method=args.augment), end_precision=args.end_precision),
+                                    augment=AugmentConfig(method=args.augment), end_precision=pattern_check(args)),
                       seed=args.seed, paper_mode=args.paper_mode, examples_per_neuron=args.examples,
                       gallery_svg=not args.no_svg, progress=not args.no_progress)
     report = run_report(model, plan)
@@ -343,7 +358,7 @@ def _run_fit(args: argparse.Namespace) -> int:
                        augment=AugmentConfig(method=args.augment, model=args.augment_model),
                        token_budget=args.token_budget, group_size=args.group_size, sequential=args.sequential,
                        split=args.split, node_values=args.node_values, prediction=args.prediction,
-                       end_precision=args.end_precision)
+                       end_precision=pattern_check(args))
     if args.paper_faithful:
         config = config.paper_faithful()
     summary = fit_graphs(model, exemplars, args.out, layers, neurons, config, progress=not args.no_progress)

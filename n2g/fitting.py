@@ -24,7 +24,7 @@ from n2g.layer_probe import LayerProbe
 from n2g.mask_token import MaskToken, choose_mask_token
 from n2g.model_loading import LoadedModel
 from n2g.neuron_graph import GAP, NODE_VALUES, PREDICTION_RULES, TOKEN, NeuronGraph, PatternStep
-from n2g.pattern_calibration import calibrate_ends
+from n2g.pattern_calibration import DEFAULT_END_PRECISION, calibrate_ends
 from n2g.prediction import GraphMatcher
 from n2g.prompt import Prompt
 from n2g.pruning import TrainingExample, prune
@@ -54,8 +54,9 @@ class FitConfig:
     split: str = "document"  # one of SPLITS: held-out windows from other documents, or any windows (paper)
     node_values: str = "aggregate"  # `n2g.neuron_graph.NODE_VALUES`: "first" is the paper's first-insertion-wins
     prediction: str = "best"  # `n2g.neuron_graph.PREDICTION_RULES`: "longest" is the paper's longest match
-    # `n2g.pattern_calibration`, off by default: it raises held-out F1 but lowers F1 on random text (RESULTS.md)
-    end_precision: float | None = None  # a partial pattern this precise on the training windows ends (None: off)
+    # `n2g.pattern_calibration`: patterns checked on the training windows plus the random windows kept for fitting
+    # (`random_halves`); with the random text as negatives it raises held-out F1 without costing F1 on random text
+    end_precision: float | None = DEFAULT_END_PRECISION  # a pattern this precise there ends (None: no check)
     drop_precision: float = 0.2  # with end_precision set: an end less precise than this is dropped
 
     def __post_init__(self) -> None:
@@ -160,6 +161,16 @@ class Windows:
 
     def concat(self) -> np.ndarray:
         return np.concatenate(self.acts) if self.acts else np.zeros(0, np.float32)
+
+    def __add__(self, other: Windows) -> Windows:
+        return Windows(self.keys + other.keys, self.acts + other.acts)
+
+
+def random_halves(windows: Windows) -> tuple[Windows, Windows]:
+    """The random windows split in two, the same way for every neuron and mode: even ones may be used in fitting
+    (as negatives in the pattern check), odd ones only score, so the out-of-distribution score is always on
+    text the graph never saw."""
+    return Windows(windows.keys[0::2], windows.acts[0::2]), Windows(windows.keys[1::2], windows.acts[1::2])
 
 
 def score(predict: Callable[[Sequence[str]], np.ndarray], windows: Windows, threshold: float) -> dict[str, Any]:
@@ -283,7 +294,8 @@ class LayerFitter:
             return Windows([ctx.vocab.keys(ex.tokens[i]) for i in indices],
                            [ex.acts[i].numpy() / ex.a_max for i in indices])
 
-        random_windows = Windows(ctx.random_keys, [a / ex.a_max for a in ctx.random_truth[ex.neuron]])
+        random_fit, random_scored = random_halves(Windows(ctx.random_keys,
+                                                          [a / ex.a_max for a in ctx.random_truth[ex.neuron]]))
         graph.stats = {"train_windows": len(train_idx), "test_windows": len(test_idx), "split": split_kind,
                        "prompts": len(prompts), "unpruned": sum(p.source == "unpruned" for p in prompts),
                        "mean_prompt_tokens": float(np.mean([len(p.tokens) for p in prompts])) if prompts else None,
@@ -294,7 +306,9 @@ class LayerFitter:
             graph.reason = f"no training window reaches {graph.activation_threshold} x a_max"
         train = windows(train_idx)
         if self.config.end_precision is not None:
-            added, dropped = calibrate_ends(graph, train.keys, train.acts, self.config.end_precision,
+            checked = train + random_fit
+            added, dropped = calibrate_ends(graph, checked.keys, checked.acts, self.config.end_precision,
                                             self.config.drop_precision)
             graph.stats.update(ends_added=added, ends_dropped=dropped)
-        graph.scores = score_all(graph, train, windows(test_idx), random_windows)
+        graph.stats["random_windows_scored"] = len(random_scored.keys)
+        graph.scores = score_all(graph, train, windows(test_idx), random_scored)

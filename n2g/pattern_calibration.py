@@ -22,6 +22,9 @@ import numpy as np
 
 from n2g.neuron_graph import GAP, NeuronGraph, TrieNode
 
+# The default `FitConfig.end_precision`: measured best of 0.5-0.7 with random-text negatives (benchmarks/RESULTS.md)
+DEFAULT_END_PRECISION = 0.7
+
 
 @dataclass
 class NodeTally:

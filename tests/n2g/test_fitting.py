@@ -15,7 +15,7 @@ from safetensors.torch import load_file, save_file
 from n2g.exemplar_mining import MiningConfig
 from n2g.exemplar_run import mine_exemplars
 from n2g.exemplar_store import ExemplarSet
-from n2g.fitting import FitConfig, LayerFitter
+from n2g.fitting import FitConfig, LayerFitter, Windows, random_halves
 from n2g.graph_files import GraphDirectory, layer_path
 from n2g.graph_run import fit_graphs
 from n2g.layer_probe import LayerProbe
@@ -94,6 +94,25 @@ def test_planted_graph_has_exactly_the_token_and_f1_one(planted, planted_model, 
         assert graph.scores["n2g"][split]["f1"] == 1.0, graph.scores["n2g"][split]
     assert graph.scores["test"]["tp"] > 0 and graph.scores["random"]["tp"] > 0
     assert graph.scores["test"]["pearson"] == pytest.approx(1.0, abs=1e-4)
+
+
+def test_random_halves_are_disjoint_and_fixed() -> None:
+    windows = Windows([[str(i)] for i in range(7)], [np.full(1, i, np.float32) for i in range(7)])
+    fit, scored = random_halves(windows)
+    assert [k[0] for k in fit.keys] == ["0", "2", "4", "6"] and [k[0] for k in scored.keys] == ["1", "3", "5"]
+    assert [float(a[0]) for a in scored.acts] == [1.0, 3.0, 5.0]
+
+
+def test_random_windows_score_only_the_half_fitting_never_saw(planted_model, planted_exemplars) -> None:
+    """The pattern check may use the even random windows; the out-of-distribution score counts only the odd ones,
+    whatever the mode, so checked and unchecked graphs are scored on the same text."""
+    lengths = planted_exemplars.random_windows()["lengths"]
+    for end_precision in (None, 0.7):
+        graph = LayerFitter(planted_model, planted_exemplars, 0, [PLANTED],
+                            FitConfig(augment=_none(), end_precision=end_precision)).fit([PLANTED])[0]
+        assert graph.stats["random_windows_scored"] == len(lengths) // 2
+        for method in ("n2g", "token_lookup", "ngram5"):
+            assert graph.scores[method]["random"]["tokens"] == int(lengths[1::2].sum())
 
 
 def test_graphs_predict_the_windows_they_were_fit_on(planted_model, planted_exemplars) -> None:

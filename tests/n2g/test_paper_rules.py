@@ -67,5 +67,5 @@ def test_paper_faithful_settings() -> None:
     paper = FitConfig().paper_faithful()
     assert (paper.split, paper.pivots_per_window, paper.node_values, paper.prediction, paper.end_precision) == \
         ("window", 1, "first", "longest", None)
-    assert FitConfig().end_precision is None  # the check against training text is opt-in
+    assert FitConfig().end_precision is not None  # ours checks patterns against text; the paper did not
     assert (paper.activation_threshold, paper.importance_threshold, paper.train_fraction) == (0.5, 0.75, 0.5)
