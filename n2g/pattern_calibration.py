@@ -1,4 +1,4 @@
-"""Checking a graph's patterns against its own training windows, where pruning and saliency cannot see.
+"""Checking a graph's patterns against whole windows of text, where pruning and saliency cannot see.
 
 Saliency keeps every context token whose masking hurts the activation, so a pattern often demands more context than
 the neuron needs: ` import` fires after `from x` and after a newline alike, but the trie only knows the contexts it
@@ -10,7 +10,9 @@ text match the pattern from the root to that node, and how many of those fire.
   firing activation), so shorter context suffices where the text shows it does.
 - An end whose pattern fires at < `drop_precision` of its matches stops being an end: the text shows it misfires.
 
-Both only use the training windows, as the token-lookup baseline does; held-out and random windows stay unseen.
+The fitter (`n2g.fitting`) checks on the training windows plus the even half of the random windows: top windows
+alone over-state how often a token fires (they are where it fires most), so checked on them a bare token looks
+precise and the graph misfires on ordinary text. Held-out windows and the odd random half, which score, stay unseen.
 """
 
 from __future__ import annotations
