@@ -31,6 +31,7 @@ import random
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -119,7 +120,7 @@ def _measure(model: LoadedModel, exemplars: ExemplarSet, chosen: dict[int, list[
              config: FitConfig) -> dict[str, Any]:
     """Batched: one fitter per layer. Sequential: one fitter per neuron, each with its own random-window pass."""
     graphs: list[NeuronGraph] = []
-    tokens: dict[str, int] = {}
+    tokens: Counter[str] = Counter()
     calls, random_seconds = 0, 0.0
     jobs = [(layer, [n]) for layer, neurons in chosen.items() for n in neurons] if config.sequential \
         else list(chosen.items())
@@ -134,21 +135,17 @@ def _measure(model: LoadedModel, exemplars: ExemplarSet, chosen: dict[int, list[
             graphs += fitter.fit(group)
         stats = fitter.context.probe.stats
         calls += stats.forward_calls
-        for stage, n in stats.by_stage.items():
-            tokens[stage] = tokens.get(stage, 0) + n
+        tokens.update(stats.by_stage)
     _sync(model)
     return {"seconds": time.perf_counter() - start, "random_seconds": random_seconds, "graphs": graphs,
-            "tokens": tokens, "forward_calls": calls}
+            "tokens": dict(tokens), "forward_calls": calls}
 
 
 def _merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
     """One mode's measurements over several layers, summed."""
-    tokens: dict[str, int] = {}
-    for part in parts:
-        for stage, n in part["tokens"].items():
-            tokens[stage] = tokens.get(stage, 0) + n
+    tokens = sum((Counter(p["tokens"]) for p in parts), Counter())
     return {"seconds": sum(p["seconds"] for p in parts), "random_seconds": sum(p["random_seconds"] for p in parts),
-            "graphs": [g for p in parts for g in p["graphs"]], "tokens": tokens,
+            "graphs": [g for p in parts for g in p["graphs"]], "tokens": dict(tokens),
             "forward_calls": sum(p["forward_calls"] for p in parts)}
 
 
