@@ -4,9 +4,11 @@ neurons fitted one at a time.
 One at a time means what fitting a lone neuron costs (`n2g fit L:N`, or the original N2G): a `LayerFitter` per
 neuron with `FitConfig.sequential`, so each neuron pays its own pass over the random windows (which its
 out-of-distribution score needs) and its own prune, saliency and augmentation passes. Batched means one
-`LayerFitter` per layer: one random-window pass serves every neuron of the layer (a forward pass computes them
-all), and each stage packs the rows of all neurons into shared passes. The random-window pass is timed apart in
-both modes, so `fit_stages_speedup` shows what batching gains on the stages after it.
+`LayerFitter` per layer, as `n2g fit --layers ...` runs: one random-window pass to the deepest layer serves every
+neuron of every layer (`n2g.random_truth`; a forward pass computes them all), and each stage packs the rows of all
+neurons of a layer into shared passes. The random-window pass is timed apart in both modes, so
+`fit_stages_speedup` shows what batching gains on the stages after it. Both modes run the lm augmentation's
+ranking passes in the same dtype (`--lm-dtype`, default auto: bf16 where the device has it natively).
 
 Exemplars are mined first (not timed) unless `--exemplars DIR` is given. The neurons are `--neurons` in all,
 drawn with a fixed seed and spread evenly over `--layers`. Timings cover everything `n2g fit` does per layer
@@ -17,7 +19,8 @@ Also reported: real tokens run per neuron per stage in each mode (how much work 
 saves), forward calls, and the mean held-out F1 of the graphs and the two baselines.
 
 Usage: python benchmarks/fit.py [--model smollm2-135m] [--layers 0:2] [--neurons 32] [--tokens 50000]
-       [--exemplars DIR] [--augment lm] [--device auto] [--dtype auto] [--group-size N] [--skip-sequential]
+       [--exemplars DIR] [--augment lm] [--lm-dtype auto] [--device auto] [--dtype auto] [--group-size N]
+       [--skip-sequential]
 Prints exactly one JSON object on stdout; everything else goes to stderr.
 """
 
@@ -37,14 +40,16 @@ from typing import Any
 
 import torch
 
-from n2g.augmentation import AugmentConfig
+from n2g.augmentation import LM_DTYPES, AugmentConfig
 from n2g.cli import run_guarded
 from n2g.exemplar_mining import MiningConfig
 from n2g.exemplar_run import mine_exemplars
 from n2g.exemplar_store import ExemplarSet
 from n2g.fitting import FitConfig, LayerFitter
+from n2g.layer_probe import LayerProbe
 from n2g.model_loading import LoadedModel, load_model
 from n2g.neuron_graph import NeuronGraph
+from n2g.random_truth import RandomWindowTruth
 from n2g.scoring import mean_defined
 from n2g.specs import parse_index_spec
 
@@ -60,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tokens", type=int, default=50000, help="corpus tokens to mine exemplars from")
     parser.add_argument("--exemplars", default=None, help="use this exemplar directory instead of mining")
     parser.add_argument("--augment", default="lm", choices=("lm", "none"))
+    parser.add_argument("--lm-dtype", default="auto", choices=LM_DTYPES, help="see `n2g fit --help`")
     parser.add_argument("--group-size", type=int, default=None)
     parser.add_argument("--token-budget", type=int, default=None)
     parser.add_argument("--device", default="auto")
@@ -80,14 +86,19 @@ def _run(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
         exemplars = _exemplars(args, model, layers, stack)
         chosen = _choose(layers, model.d_mlp, args.neurons, args.seed)
-        config = FitConfig(augment=AugmentConfig(method=args.augment), group_size=args.group_size,
-                           token_budget=args.token_budget)
+        augment = AugmentConfig(method=args.augment, lm_dtype=args.lm_dtype)
+        config = FitConfig(augment=augment, group_size=args.group_size, token_budget=args.token_budget)
         LayerFitter(model, exemplars, layers[0], chosen[layers[0]][:1], config).fit(chosen[layers[0]][:1])
         modes = [config] if args.skip_sequential else [config, dataclasses.replace(config, sequential=True)]
+        # batched, the random windows are read for every layer in one pass (as `n2g fit` does), on the first ask
+        truth = RandomWindowTruth(LayerProbe(model, max(layers), config.resolved_budget(model.device)), exemplars,
+                                  chosen)
         # the modes alternate layer by layer, so a slow spell of a shared machine falls on both
-        runs = [[_measure(model, exemplars, {layer: neurons}, mode) for mode in modes]
+        runs = [[_measure(model, exemplars, {layer: neurons}, mode, truth) for mode in modes]
                 for layer, neurons in chosen.items()]
         batched, *rest = [_merge([run[i] for run in runs]) for i in range(len(modes))]
+        batched["forward_calls"] += truth.probe.stats.forward_calls
+        batched["tokens"] = dict(Counter(batched["tokens"]) + Counter(truth.probe.stats.by_stage))
         sequential = rest[0] if rest else None
     result = _report(args, model, chosen, batched, sequential)
     print(json.dumps(result))
@@ -116,9 +127,10 @@ def _sync(model: LoadedModel) -> None:
         torch.cuda.synchronize(model.device)
 
 
-def _measure(model: LoadedModel, exemplars: ExemplarSet, chosen: dict[int, list[int]],
-             config: FitConfig) -> dict[str, Any]:
-    """Batched: one fitter per layer. Sequential: one fitter per neuron, each with its own random-window pass."""
+def _measure(model: LoadedModel, exemplars: ExemplarSet, chosen: dict[int, list[int]], config: FitConfig,
+             truth: RandomWindowTruth) -> dict[str, Any]:
+    """Batched: one fitter per layer, its random-window values from `truth` (the first ask reads every layer).
+    Sequential: one fitter per neuron, each with its own random-window pass."""
     graphs: list[NeuronGraph] = []
     tokens: Counter[str] = Counter()
     calls, random_seconds = 0, 0.0
@@ -128,7 +140,8 @@ def _measure(model: LoadedModel, exemplars: ExemplarSet, chosen: dict[int, list[
     start = time.perf_counter()
     for layer, neurons in jobs:
         opened = time.perf_counter()
-        fitter = LayerFitter(model, exemplars, layer, neurons, config)
+        shared = None if config.sequential else truth.layer_truth(layer)
+        fitter = LayerFitter(model, exemplars, layer, neurons, config, random_truth=shared)
         _sync(model)
         random_seconds += time.perf_counter() - opened
         for group in fitter.groups():
@@ -156,7 +169,7 @@ def _report(args: argparse.Namespace, model: LoadedModel, chosen: dict[int, list
     result: dict[str, Any] = {
         "device": str(model.device) if model.device.type != "cuda" else torch.cuda.get_device_name(model.device),
         "model": args.model, "dtype": str(model.dtype).replace("torch.", ""), "layers": list(chosen),
-        "neurons": n, "augment": args.augment, "neurons_per_s": n / batched["seconds"],
+        "neurons": n, "augment": args.augment, "lm_dtype": args.lm_dtype, "neurons_per_s": n / batched["seconds"],
         "seconds": batched["seconds"], "random_pass_seconds": batched["random_seconds"],
         "forward_calls": batched["forward_calls"],
         "tokens_per_neuron": {k: round(v / n, 1) for k, v in batched["tokens"].items()},

@@ -19,12 +19,15 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
+import torch
 
 from n2g.errors import N2GError
 from n2g.layer_probe import LayerProbe
+from n2g.model_loading import native_bf16
 from n2g.prompt import AUGMENTED, Candidate, Prompt
 
 AUGMENTERS = ("lm", "distilbert", "none")
+LM_DTYPES = ("auto", "model")
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,10 @@ class AugmentConfig:
     max_positions: int = 2  # per prompt, most important first
     proposals: int = 5  # lm: next-token proposals per position, before reranking
     keep: int = 3  # substitutes per position after reranking
+    # lm: the dtype of the proposal and rescoring passes. "auto": bf16 (autocast) where the device has it natively,
+    # else the model's own; "model": the model's own. They only rank candidates: every kept variant is checked by
+    # the probe's own pass, in the model's dtype, so bf16 here changes which substitutes are tried, not their values.
+    lm_dtype: str = "auto"
     model: str | None = None  # distilbert: a local directory or cached hub name
 
 
@@ -48,14 +55,15 @@ class Augmenter(Protocol):
 class LanguageModelAugmenter:
     name = "lm"
 
-    def __init__(self, probe: LayerProbe, proposals: int, keep: int) -> None:
-        self.probe, self.proposals, self.keep = probe, proposals, keep
+    def __init__(self, probe: LayerProbe, proposals: int, keep: int, autocast: torch.dtype | None = None) -> None:
+        self.probe, self.proposals, self.keep, self.autocast = probe, proposals, keep, autocast
 
     def propose(self, prompts: Sequence[Prompt], positions: Sequence[Sequence[int]]) -> list[list[Candidate]]:
         """Whole-sequence log-probability of a variant = that of the unchanged tokens before the substitute (the
         same for every substitute at a position), the substitute's own (from the proposal pass) and the tokens
         after it. Only the last needs a pass of its own, so a substitute for the last token costs nothing more."""
-        proposed = self.probe.language_model_pass([(p.neuron, p.tokens) for p in prompts], self.proposals + 1)
+        proposed = self.probe.language_model_pass([(p.neuron, p.tokens) for p in prompts], self.proposals + 1,
+                                                  autocast=self.autocast)
         groups: list[tuple[int, list[Candidate], list[float]]] = []  # per (prompt, position): variants, scores
         rescore: list[tuple[int, int, int]] = []  # (group, variant, position) needing a pass
         for i, (prompt, where) in enumerate(zip(prompts, positions)):
@@ -67,7 +75,7 @@ class LanguageModelAugmenter:
                 if k < len(prompt.tokens) - 1:
                     rescore.extend((len(groups) - 1, j, k) for j in range(len(pairs)))
         rows = [(prompts[groups[g][0]].neuron, list(groups[g][1][j].tokens)) for g, j, _ in rescore]
-        scored = self.probe.language_model_pass(rows, 1) if rows else None
+        scored = self.probe.language_model_pass(rows, 1, autocast=self.autocast) if rows else None
         for r, (g, j, k) in enumerate(rescore):
             assert scored is not None
             groups[g][2][j] += float(np.nansum(scored.token_logprobs[r][k + 1:]))
@@ -88,12 +96,21 @@ def make_augmenter(config: AugmentConfig, probe: LayerProbe, tokenizer: Any) -> 
     if config.method == "none":
         return None
     if config.method == "lm":
-        return LanguageModelAugmenter(probe, config.proposals, config.keep)
+        return LanguageModelAugmenter(probe, config.proposals, config.keep, lm_autocast(config.lm_dtype, probe))
     if config.method == "distilbert":
         from n2g.augment_distilbert import DistilBertAugmenter
 
         return DistilBertAugmenter(tokenizer, model=config.model, top_n=config.keep, device=str(probe.model.device))
     raise N2GError(f"unknown augmentation {config.method!r} (choose from {', '.join(AUGMENTERS)})")
+
+
+def lm_autocast(lm_dtype: str, probe: LayerProbe) -> torch.dtype | None:
+    """The dtype the lm augmenter's passes autocast to (`AugmentConfig.lm_dtype`), None for the model's own."""
+    if lm_dtype not in LM_DTYPES:
+        raise N2GError(f"unknown lm dtype {lm_dtype!r} (choose from {', '.join(LM_DTYPES)})")
+    model = probe.model
+    wanted = lm_dtype == "auto" and model.dtype == torch.float32 and native_bf16(model.device)
+    return torch.bfloat16 if wanted else None
 
 
 def important_positions(prompt: Prompt, config: AugmentConfig, has_bos: bool) -> list[int]:

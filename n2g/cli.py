@@ -163,7 +163,7 @@ def _add_exemplars(commands: argparse._SubParsersAction) -> None:
 
 
 def _add_fit(commands: argparse._SubParsersAction) -> None:
-    from n2g.augmentation import AUGMENTERS
+    from n2g.augmentation import AUGMENTERS, LM_DTYPES
 
     p = commands.add_parser("fit", help="fit a graph for every neuron from its exemplars",
                             description="Prune, saliency, augmentation, trie and scores for every requested neuron, "
@@ -179,6 +179,9 @@ def _add_fit(commands: argparse._SubParsersAction) -> None:
                    help="substitutes from the model's own next-token distribution (lm), DistilBERT fill-mask "
                         "(distilbert, needs a local model) or none")
     p.add_argument("--augment-model", default=None, help="local DistilBERT directory for --augment distilbert")
+    p.add_argument("--lm-dtype", choices=LM_DTYPES, default="auto",
+                   help="dtype of --augment lm's ranking passes: auto = bf16 where the device has it natively, "
+                        "model = the model's own (kept variants are always measured in the model's dtype)")
     add_token_matching_option(p)
     p.add_argument("--max-context", type=positive, default=64, help="tokens before the pivot pruning may keep")
     p.add_argument("--prune-ratio", type=float, default=0.5, help="share of activation a pruned prompt keeps")
@@ -355,7 +358,7 @@ def _run_fit(args: argparse.Namespace) -> int:
                        post_context=args.post_context, pivots_per_window=args.pivots_per_window,
                        activation_threshold=args.activation_threshold,
                        importance_threshold=args.importance_threshold, token_matching=args.token_matching,
-                       augment=AugmentConfig(method=args.augment, model=args.augment_model),
+                       augment=AugmentConfig(method=args.augment, model=args.augment_model, lm_dtype=args.lm_dtype),
                        token_budget=args.token_budget, group_size=args.group_size, sequential=args.sequential,
                        split=args.split, node_values=args.node_values, prediction=args.prediction,
                        end_precision=pattern_check(args))

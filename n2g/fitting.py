@@ -28,6 +28,7 @@ from n2g.pattern_calibration import DEFAULT_END_PRECISION, calibrate_ends
 from n2g.prediction import GraphMatcher
 from n2g.prompt import Prompt
 from n2g.pruning import TrainingExample, prune
+from n2g.random_truth import NeuronTruth, RandomWindowTruth
 from n2g.saliency import add_importance
 from n2g.scoring import firing_scores
 from n2g.token_keys import Vocabulary
@@ -208,20 +209,21 @@ class LayerContext:
     vocab: Vocabulary
     mask: MaskToken
     random_keys: list[list[str]]
-    random_truth: dict[int, list[np.ndarray]]  # neuron -> per random window [len] raw activations
+    random_truth: NeuronTruth  # neuron -> per random window [len] raw activations
 
 
 class LayerFitter:
     def __init__(self, model: LoadedModel, exemplars: ExemplarSet, layer: int, neurons: Sequence[int],
-                 config: FitConfig, model_name: str | None = None) -> None:
+                 config: FitConfig, model_name: str | None = None, random_truth: NeuronTruth | None = None) -> None:
+        """`random_truth`: the neurons' activations on the random windows, measured with other layers'
+        (`n2g.random_truth`); None measures them here, in a pass of this layer's own."""
         self.exemplars, self.neurons, self.config = exemplars, list(neurons), config
         probe = LayerProbe(model, layer, config.resolved_budget(model.device))
         vocab = Vocabulary(model.tokenizer, config.token_matching)
+        if random_truth is None:
+            random_truth = RandomWindowTruth(probe, exemplars, {layer: self.neurons}).layer_truth(layer)
         sample = exemplars.random_windows()
         lengths = sample["lengths"]
-        truth = probe.all_neurons(sample["tokens"], lengths, self.neurons) if len(lengths) else None
-        random_truth = {n: [truth[r, : int(lengths[r]), j].numpy() for r in range(len(lengths))]
-                        if truth is not None else [] for j, n in enumerate(self.neurons)}
         random_keys = [vocab.keys(sample["tokens"][r, : int(lengths[r])].tolist()) for r in range(len(lengths))]
         mask = choose_mask_token(model.tokenizer, config.mask_token_id)
         self.context = LayerContext(model, model_name or exemplars.manifest["settings"]["model"], layer, probe,

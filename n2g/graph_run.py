@@ -16,9 +16,10 @@ from n2g.errors import N2GError
 from n2g.exemplar_store import ExemplarSet
 from n2g.fitting import FitConfig, LayerFitter
 from n2g.graph_files import GraphDirectory
-from n2g.layer_probe import ProbeStats
+from n2g.layer_probe import LayerProbe, ProbeStats
 from n2g.model_loading import LoadedModel
 from n2g.neuron_graph import NeuronGraph
+from n2g.random_truth import RandomWindowTruth
 from n2g.scoring import format_score, mean_defined
 
 
@@ -66,11 +67,14 @@ def fit_graphs(model: LoadedModel, exemplars: ExemplarSet, out: str | Path, laye
     start = time.perf_counter()
     bar = tqdm(total=sum(map(len, wanted.values())), initial=sum(len(wanted[k]) - len(todo[k]) for k in layers),
                unit="neuron", disable=not progress, dynamic_ncols=True)
+    truth_probe = LayerProbe(model, max(layers, default=0), config.resolved_budget(model.device))
+    truth = RandomWindowTruth(truth_probe, exemplars, todo)
+    summary.probe.append(truth_probe.stats)
     with bar:
         for layer in layers:
             if not todo[layer]:
                 continue
-            fitter = LayerFitter(model, exemplars, layer, todo[layer], config)
+            fitter = LayerFitter(model, exemplars, layer, todo[layer], config, random_truth=truth.layer_truth(layer))
             for group in fitter.groups():
                 bar.set_description(f"layer {layer}")
                 graphs = fitter.fit(group)

@@ -18,7 +18,7 @@ and whole-sequence log-probabilities; it reads the target neuron in the same pas
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -101,19 +101,30 @@ class LayerProbe:
         self.stats.add(stage, real, ids.numel(), len(lengths))
 
     # -- lean passes, stopped at the layer ---------------------------------------------------------------------
-    def _run_to_layer(self, ids: torch.Tensor, read) -> torch.Tensor:
-        captured: list[torch.Tensor] = []
+    def _run_to_layer(self, ids: torch.Tensor, read: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        return self._run_reading(ids, {self.layer: read})[self.layer]
 
-        def hook(activation: torch.Tensor, hook: object = None) -> None:
-            captured.append(read(activation[:, self.offset:]))
-            raise StopForward
+    def _run_reading(self, ids: torch.Tensor, reads: Mapping[int, Callable[[torch.Tensor], torch.Tensor]]
+                     ) -> dict[int, torch.Tensor]:
+        """Run to the deepest of the layers in `reads` and stop; each read gets its layer's `hook_post`
+        [batch, width, d_mlp] (content positions only)."""
+        captured: dict[int, torch.Tensor] = {}
+        deepest = max(reads)
 
+        def hook_for(layer: int, read: Callable[[torch.Tensor], torch.Tensor]) -> Callable[..., None]:
+            def hook(activation: torch.Tensor, hook: object = None) -> None:
+                captured[layer] = read(activation[:, self.offset:])
+                if layer == deepest:
+                    raise StopForward
+            return hook
+
+        hooks = [(LoadedModel.neuron_hook(layer), hook_for(layer, read)) for layer, read in reads.items()]
         try:
             with torch.inference_mode():
-                self.model.bridge.run_with_hooks(ids, fwd_hooks=[(self.hook_name, hook)], return_type=None)
+                self.model.bridge.run_with_hooks(ids, fwd_hooks=hooks, return_type=None)
         except StopForward:
             pass
-        return captured[0]
+        return captured
 
     def neuron_acts(self, rows: Sequence[Row], stage: str = "") -> list[np.ndarray]:
         """[len(tokens)] float32 activations of each row's own neuron at every content position."""
@@ -129,28 +140,39 @@ class LayerProbe:
 
     def all_neurons(self, tokens: torch.Tensor, lengths: torch.Tensor, neurons: Sequence[int],
                     stage: str = "truth") -> torch.Tensor:
-        """[rows, width, len(neurons)] float32 activations of the given neurons for padded windows
+        """[rows, width, len(neurons)] float32 activations of the given neurons of this layer for padded windows
         `tokens` [rows, width] (no BOS); positions past a row's length are 0."""
-        index = torch.tensor(list(neurons), device=self.model.device)
-        out = torch.zeros(tokens.shape[0], tokens.shape[1], len(index))
+        return self.layers_neurons(tokens, lengths, {self.layer: neurons}, stage)[self.layer]
+
+    def layers_neurons(self, tokens: torch.Tensor, lengths: torch.Tensor, by_layer: Mapping[int, Sequence[int]],
+                       stage: str = "truth") -> dict[int, torch.Tensor]:
+        """`all_neurons` for several layers in one pass (to the deepest of them: it computes the others on its
+        way): per layer, [rows, width, len(by_layer[layer])]."""
+        index = {layer: torch.tensor(list(neurons), device=self.model.device) for layer, neurons in by_layer.items()}
+        out = {layer: torch.zeros(tokens.shape[0], tokens.shape[1], len(i)) for layer, i in index.items()}
+        reads = {layer: _selector(i) for layer, i in index.items()}
         for batch in self._batches(lengths.tolist(), self.token_budget):
             ids, batch_lengths = self._tensor([tokens[i, : int(lengths[i])].tolist() for i in batch])
-            values = self._run_to_layer(ids, lambda acts: acts.index_select(2, index)).float().cpu()
+            values = self._run_reading(ids, reads)
             self._record(stage, ids, batch_lengths)
-            for row, i in enumerate(batch):
-                length = int(batch_lengths[row])
-                out[i, :length] = values[row, :length]
+            for layer, layer_values in values.items():
+                layer_values = layer_values.float().cpu()
+                for row, i in enumerate(batch):
+                    length = int(batch_lengths[row])
+                    out[layer][i, :length] = layer_values[row, :length]
         return out
 
     # -- the whole model, for augmentation ---------------------------------------------------------------------
-    def language_model_pass(self, rows: Sequence[Row], top_m: int, stage: str = "augment") -> LanguageModelRows:
+    def language_model_pass(self, rows: Sequence[Row], top_m: int, stage: str = "augment",
+                            autocast: torch.dtype | None = None) -> LanguageModelRows:
+        """`autocast`: run the model under autocast to this dtype (log-probabilities are still computed in fp32)."""
         n = len(rows)
         result = LanguageModelRows([np.zeros(0, np.float32)] * n, [np.zeros(0, np.float32)] * n,
                                    [np.zeros((0, top_m), np.int64)] * n, [np.zeros((0, top_m), np.float32)] * n)
         plan = SharedPrefixPlan([tuple(tokens) for _, tokens in rows])
         for batch in self._batches([len(c) for c in plan.covers], self.lm_token_budget):
             ids, lengths, requests, gather = self._prepare(plan, batch, rows)
-            acts, logprobs, proposals, proposal_lp = self._lm_batch(ids, gather, top_m)
+            acts, logprobs, proposals, proposal_lp = self._lm_batch(ids, gather, top_m, autocast)
             self._record(stage, ids, lengths)
             for i, (r, row) in enumerate(requests):
                 length = len(rows[r][1])
@@ -160,8 +182,8 @@ class LayerProbe:
                 result.proposal_logprobs[r] = proposal_lp[row, :length].copy()
         return result
 
-    def _lm_batch(self, ids: torch.Tensor, gather: _FlatGather,
-                  top_m: int) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
+    def _lm_batch(self, ids: torch.Tensor, gather: _FlatGather, top_m: int,
+                  autocast: torch.dtype | None) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
         captured: list[torch.Tensor] = []
         offset = self.offset
 
@@ -169,7 +191,8 @@ class LayerProbe:
             captured.append(gather.read(activation[:, offset:]))
 
         with torch.inference_mode():
-            logits = self.model.bridge.run_with_hooks(ids, fwd_hooks=[(self.hook_name, hook)])
+            with torch.autocast(ids.device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
+                logits = self.model.bridge.run_with_hooks(ids, fwd_hooks=[(self.hook_name, hook)])
             logprobs = torch.log_softmax(logits.float(), dim=-1)  # [B, bos + L, vocab]
             del logits
             # position p predicts token p+1: content token i is predicted at input position offset + i - 1
@@ -186,6 +209,11 @@ class LayerProbe:
                 proposal_lp = torch.cat([torch.full_like(proposal_lp[:, :1], float("-inf")), proposal_lp], 1)
         return (gather.split(captured[0].float().cpu().numpy()), token_lp.cpu().numpy(), proposals.cpu().numpy(),
                 proposal_lp.cpu().numpy())
+
+
+def _selector(index: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    """[batch, width, d_mlp] -> [batch, width, len(index)]."""
+    return lambda acts: acts.index_select(2, index)
 
 
 class SharedPrefixPlan:

@@ -101,6 +101,15 @@ def resolve_dtype(dtype: str | None, device: torch.device) -> torch.dtype:
     return _DTYPES[dtype]
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether this device multiplies bf16 natively: any CUDA GPU torch supports, or a CPU with AVX512-BF16 or
+    AMX (about 2.3x fp32's speed for SmolLM2 on this project's 2-core CPU). Elsewhere bf16 is emulated and slower."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    checks = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    return device.type == "cpu" and any(check() for check in checks if check is not None)
+
+
 def load_model(spec: str = DEFAULT_MODEL, device: str | None = None, dtype: str | None = None,
                prepend_bos: bool | None = None) -> LoadedModel:
     """Load `spec` (see module docstring) onto `device` in `dtype`, bridged by TransformerLens."""

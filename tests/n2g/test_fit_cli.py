@@ -67,3 +67,15 @@ def test_bad_input_is_one_line(fitted: Path, tmp_path: Path, capsys, argv: list[
               "other": str(tmp_path / "other")}
     assert_one_line_error(capsys, [a.format(**values) for a in argv] + (["--no-progress"] if argv[0] == "fit"
                                                                           else []), expected)
+
+
+def test_lm_dtype_is_a_recorded_fit_setting(fitted: Path, tmp_path: Path, capsys) -> None:
+    """The ranking passes' dtype decides which substitutes are tried, so a fit records it, and a graph directory
+    fitted with another one is refused."""
+    args = ["fit", "--exemplars", str(fitted / "ex"), "--neurons", "0:1", "--no-progress"]
+    assert main([*args, "--out", str(tmp_path / "exact"), "--lm-dtype", "model"]) == 0
+    manifest = json.loads((tmp_path / "exact" / "manifest.json").read_text())
+    assert manifest["config"]["augment"]["lm_dtype"] == "model"
+    capsys.readouterr()
+    assert main([*args, "--out", str(tmp_path / "exact")]) != 0
+    assert "other settings" in capsys.readouterr().err
