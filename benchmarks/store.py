@@ -15,25 +15,23 @@ stores the JSON as read, as `n2g load` does, instead of serialising it again.
 Timed (`load_seconds`): the real loader, `ingest.store_loader.load_graphs`, given an in-memory stand-in for a
 `GraphSource` (graphs, settings, top examples): the schema, the model-settings check, then per `--batch-neurons`
 neurons its batch function: stored-neuron check, `RowBuilder` rows (Arrow tables), less the shared keys the store
-has, in one `store.write` transaction of COPY FROM those tables. A final CHECKPOINT (the write-ahead log into the
-database file) is timed too. Reading and parsing graph files is not (the graphs are already objects), and the generated
-graphs are moved out of the garbage collector's sight (`gc.freeze`) first: the real loader holds one batch of
-graphs, not all of them. The store's methods are wrapped with timers: `write_seconds` (inside `store.write`, which
-pulls the batch's tables from `RowBuilder.tables` as they are built and COPYs each on a second thread while the
-next is built), `build_rows_seconds` (Python: graphs into Arrow tables, the time spent pulling them),
-`lookup_seconds` (stored-neuron, next graph-node id and existing-key queries), `arrow_seconds` (the graph JSON
-packed, part of building), `copy_seconds` (the COPYs, on the copier thread, plus the COMMIT, which
-checkpoints) and `commit_seconds` (the COMMIT alone). Building and COPY overlap, so the parts add up to more than
-`load_seconds` where the machine has a core to spare.
-
-`--no-auto-checkpoint` is an experiment, not what the loader does: it turns LadybugDB's automatic checkpoint off
-for the load (`CALL auto_checkpoint=false`), so the one CHECKPOINT at the end does all of that work.
+has, in one `store.write` transaction of COPY FROM those tables; automatic checkpoints are off during the load
+and the loader's one CHECKPOINT at its end (the write-ahead log into the database file) is timed too. Reading and
+parsing graph files is not (the graphs are already objects), and the generated graphs are moved out of the
+garbage collector's sight (`gc.freeze`) first: the real loader holds one batch of graphs, not all of them. The
+store's methods are wrapped with timers: `write_seconds` (inside `store.write`, which pulls the batch's tables
+from `RowBuilder.tables` as they are built and COPYs each on a second thread while the next is built),
+`build_rows_seconds` (Python: graphs into Arrow tables, the time spent pulling them), `lookup_seconds`
+(stored-neuron, next graph-node id and existing-key queries), `arrow_seconds` (the graph JSON packed, part of
+building), `copy_seconds` (the COPYs, on the copier thread, plus the COMMIT), `commit_seconds` (the COMMIT alone)
+and `checkpoint_seconds`. Building and COPY overlap, so the parts add up to more than `load_seconds` where the
+machine has a core to spare.
 
 `elements` is counted from the store afterwards (`store.counts()`), `db_bytes` is the size of the database file(s)
 after closing. The store goes into a temporary directory that is deleted at the end, unless `--db PATH` / `--keep`.
 
 Usage: python benchmarks/store.py [--neurons 50000] [--layers 12] [--nodes 30] [--batch-neurons 50000]
-       [--seed 0] [--db PATH] [--keep] [--profile] [--no-auto-checkpoint]
+       [--seed 0] [--db PATH] [--keep] [--profile]
 Prints exactly one JSON object on stdout; everything else goes to stderr.
 """
 
@@ -82,8 +80,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--db", default=None, help="database file (default: one in a temporary directory)")
     parser.add_argument("--keep", action="store_true", help="keep the database file afterwards")
-    parser.add_argument("--no-auto-checkpoint", action="store_true",
-                        help="experiment: LadybugDB's automatic checkpoint off during the load, one at the end")
     parser.add_argument("--profile", action="store_true",
                         help="cProfile the load; the top functions go to stderr (slows the load down)")
     return parser
@@ -348,7 +344,7 @@ def _nid(graph: NeuronGraph) -> str:
 @dataclass
 class Timers:
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(
-        ("write", "arrow", "lookup", "build", "copy", "commit"), 0.0))
+        ("write", "arrow", "lookup", "build", "copy", "commit", "checkpoint"), 0.0))
 
     def wrap(self, name: str, method: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(method)
@@ -384,7 +380,7 @@ def instrumented(store: GraphStore, timers: Timers) -> Iterator[None]:
     store.existing_keys = timers.wrap("lookup", store.existing_keys)  # type: ignore[method-assign]
     write = store.write
     store.write = timers.wrap("write", lambda tables: write(timers.iterate("build", tables)))  # type: ignore
-    for name, method in (("copy", "copy_table"), ("commit", "commit")):
+    for name, method in (("copy", "copy_table"), ("commit", "commit"), ("checkpoint", "checkpoint")):
         if hasattr(store, method):
             setattr(store, method, timers.wrap(name, getattr(store, method)))
     pack = graph_rows.pack_column
@@ -395,17 +391,9 @@ def instrumented(store: GraphStore, timers: Timers) -> Iterator[None]:
         graph_rows.pack_column = pack
 
 
-def load(store: GraphStore, model: SyntheticModel, batch_neurons: int, timers: Timers,
-         auto_checkpoint: bool = True) -> LoadResult:
-    """`ingest.store_loader.load_graphs` over the graphs in memory, then a checkpoint."""
-    if not auto_checkpoint:
-        store.rows("CALL auto_checkpoint=false")
-    result = load_graphs(store, model.source(), batch_size=batch_neurons, progress=False)  # type: ignore[arg-type]
-    if store.engine == "ladybug":
-        start = time.perf_counter()
-        store.rows("CHECKPOINT")
-        timers.seconds["checkpoint"] = time.perf_counter() - start
-    return result
+def load(store: GraphStore, model: SyntheticModel, batch_neurons: int) -> LoadResult:
+    """`ingest.store_loader.load_graphs` over the graphs in memory (it ends with LadybugDB's checkpoint)."""
+    return load_graphs(store, model.source(), batch_size=batch_neurons, progress=False)  # type: ignore[arg-type]
 
 
 def db_files(path: Path) -> list[Path]:
@@ -476,7 +464,7 @@ def _measure(args: argparse.Namespace, model: SyntheticModel, path: Path) -> dic
         with open_store(str(path)) as store, instrumented(store, timers):
             with _profiled(args.profile):
                 start = time.perf_counter()
-                loaded = load(store, model, args.batch_neurons, timers, auto_checkpoint=not args.no_auto_checkpoint)
+                loaded = load(store, model, args.batch_neurons)
                 load_seconds = time.perf_counter() - start
             counts = store.counts()
             stored = {row["id"]: row["signature"] for row in store.rows(SIGNATURES)}
@@ -497,7 +485,7 @@ def _measure(args: argparse.Namespace, model: SyntheticModel, path: Path) -> dic
         "load_seconds": load_seconds, "load_elements_per_s": elements / load_seconds,
         "build_rows_seconds": seconds["build"], "lookup_seconds": seconds["lookup"], "write_seconds": seconds["write"],
         "arrow_seconds": seconds["arrow"], "copy_seconds": seconds["copy"] + seconds["commit"],
-        "commit_seconds": seconds["commit"], "checkpoint_seconds": seconds.get("checkpoint", 0.0),
+        "commit_seconds": seconds["commit"], "checkpoint_seconds": seconds["checkpoint"],
         "db_bytes": sum(p.stat().st_size for p in db_files(path)),
         "peak_rss_mb": round(_peak_rss_mb(), 1), "rss_before_load_mb": round(rss_before, 1),
         "loader_elements": loaded.elements, "counts": counts, "statuses": statuses,
@@ -505,7 +493,7 @@ def _measure(args: argparse.Namespace, model: SyntheticModel, path: Path) -> dic
         "planted_duplicates": len(model.duplicates),
         "duplicates_sharing_signature": sum(stored.get(a) is not None and stored.get(a) == stored.get(b)
                                             for a, b in model.duplicates),
-        "auto_checkpoint": not args.no_auto_checkpoint, "profiled": args.profile,
+        "profiled": args.profile,
     }
 
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -77,6 +78,12 @@ class GraphStore(ABC):
         """Store a batch in one transaction: its tables as `RowBuilder.tables` gives them (node tables before the
         relationships that use them), less the shared nodes (Token, TokenKey, Band, Model) the store already has
         (`graph_rows.NewOnly`). Returns the elements stored."""
+
+    @contextmanager
+    def bulk_load(self) -> Iterator[None]:
+        """Around a load of many batches (`store_loader.load_graphs`): engines that can defer work until the
+        whole load is in (LadybugDB's checkpoints) do so. Every batch stays committed and durable on its own."""
+        yield
 
     @abstractmethod
     def rows(self, cypher: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:

@@ -138,7 +138,8 @@ def load_graphs(store: GraphStore, source: GraphSource, batch_size: int | None =
     settings = source.settings()
     settings_text = check_model_settings(store, settings["model"], settings)
     result = LoadResult()
-    with tqdm(total=source.total(), unit="neuron", desc=label, disable=not progress, dynamic_ncols=True) as bar:
+    bar = tqdm(total=source.total(), unit="neuron", desc=label, disable=not progress, dynamic_ncols=True)
+    with bar, store.bulk_load():
         for batch in batches(source.graphs(), batch_size):
             _store_batch(store, source, batch, settings["model"], settings_text, result)
             bar.update(len(batch))

@@ -82,6 +82,7 @@ def test_kill_9_at_any_stage_then_resume_equals_a_clean_run(clean_run: Path, tin
     for moment in moments:
         process = subprocess.Popen([str(BIN / "n2g"), *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         _kill_when(process, moment)
+        assert process.returncode == -signal.SIGKILL  # killed at that moment, not finished before it came
     result = subprocess.run([str(BIN / "n2g"), *args], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "coverage: 24 of 24" in result.stdout

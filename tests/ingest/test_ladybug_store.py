@@ -60,6 +60,31 @@ def test_loading_twice_changes_nothing(tmp_path: Path, source: GraphSource) -> N
         assert snapshot(a) == snapshot(b)
 
 
+def test_a_load_checkpoints_at_its_end_and_when_the_log_grows(tmp_path: Path, source: GraphSource) -> None:
+    """Automatic checkpoints are off during a load (one per commit made batched loads slow); the loader
+    checkpoints itself, so the write-ahead log is folded in at the end, and on the way once it holds
+    `checkpoint_elements`."""
+    db = tmp_path / "n2g.lbdb"
+    with open_store(str(db)) as store:
+        checkpoints = []
+        checkpoint = store.checkpoint
+        store.checkpoint = lambda: (checkpoints.append(1), checkpoint())[1]  # counts the real checkpoints
+        store.checkpoint_elements = 1
+        load_graphs(store, source, 2, progress=False)
+        assert len(checkpoints) == 3 + 1  # after each of the 3 batches, then the load's own
+        assert store.rows("CALL current_setting('auto_checkpoint') RETURN *") == [{"auto_checkpoint": "True"}]
+    assert not db.with_name(db.name + ".wal").exists()
+
+
+def test_a_failed_load_turns_automatic_checkpoints_back_on(tmp_path: Path, source: GraphSource) -> None:
+    other = GraphSource(write_graph_directory(tmp_path / "other", [make_graph(0, 0, [(" x", [])], model="m2")]))
+    with open_store(str(tmp_path / "n2g.lbdb")) as store:
+        load_graphs(store, source, progress=False)
+        with pytest.raises(N2GError, match="one load, one model"):  # raised inside the load's batches
+            load_graphs(store, other, progress=False)
+        assert store.rows("CALL current_setting('auto_checkpoint') RETURN *") == [{"auto_checkpoint": "True"}]
+
+
 def test_graph_node_ids_follow_load_order_across_batches(tmp_path: Path, source: GraphSource) -> None:
     db = tmp_path / "n2g.lbdb"
     load(db, source, batch_size=2)
