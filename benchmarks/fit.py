@@ -46,7 +46,6 @@ from n2g.exemplar_mining import MiningConfig
 from n2g.exemplar_run import mine_exemplars
 from n2g.exemplar_store import ExemplarSet
 from n2g.fitting import FitConfig, LayerFitter
-from n2g.layer_probe import LayerProbe
 from n2g.model_loading import LoadedModel, load_model
 from n2g.neuron_graph import NeuronGraph
 from n2g.random_truth import RandomWindowTruth
@@ -91,8 +90,7 @@ def _run(args: argparse.Namespace) -> int:
         LayerFitter(model, exemplars, layers[0], chosen[layers[0]][:1], config).fit(chosen[layers[0]][:1])
         modes = [config] if args.skip_sequential else [config, dataclasses.replace(config, sequential=True)]
         # batched, the random windows are read for every layer in one pass (as `n2g fit` does), on the first ask
-        truth = RandomWindowTruth(LayerProbe(model, max(layers), config.resolved_budget(model.device)), exemplars,
-                                  chosen)
+        truth = RandomWindowTruth.for_layers(model, exemplars, chosen, config.resolved_budget(model.device))
         # the modes alternate layer by layer, so a slow spell of a shared machine falls on both
         runs = [[_measure(model, exemplars, {layer: neurons}, mode, truth) for mode in modes]
                 for layer, neurons in chosen.items()]

@@ -24,8 +24,9 @@ from `RowBuilder.tables` as they are built and COPYs each on a second thread whi
 `build_rows_seconds` (Python: graphs into Arrow tables, the time spent pulling them), `lookup_seconds`
 (stored-neuron, next graph-node id and existing-key queries), `arrow_seconds` (the graph JSON packed, part of
 building), `copy_seconds` (the COPYs, on the copier thread, plus the COMMIT), `commit_seconds` (the COMMIT alone)
-and `checkpoint_seconds`. Building and COPY overlap, so the parts add up to more than `load_seconds` where the
-machine has a core to spare.
+and `checkpoint_seconds` (a checkpoint inside a write, once 20 M elements are logged, counts in `write_seconds`
+too). Building and COPY overlap, so the parts add up to more than `load_seconds` where the machine has a core to
+spare.
 
 `elements` is counted from the store afterwards (`store.counts()`), `db_bytes` is the size of the database file(s)
 after closing. The store goes into a temporary directory that is deleted at the end, unless `--db PATH` / `--keep`.

@@ -130,8 +130,8 @@ class LadybugStore(GraphStore):
     def bulk_load(self) -> Iterator[None]:
         """Automatic checkpoints off while a load runs, one CHECKPOINT at its end. LadybugDB otherwise
         checkpoints at every commit once the log passes 16 MB, and a checkpoint's cost grows with the whole file,
-        not the batch: 50,000 neurons in batches of 10,000 took 26.8 s with a checkpoint per commit, 17.6 s with
-        one at the end. Committed batches stay durable in the write-ahead log, which the next open replays after
+        not the batch: 50,000 neurons in batches of 10,000 took 24-27 s with a checkpoint per commit, 15.7-17.3 s
+        with one at the end. Committed batches stay durable in the write-ahead log, which the next open replays after
         a kill."""
         self._run("CALL auto_checkpoint=false")
         self._uncheckpointed = 0

@@ -23,7 +23,7 @@ import torch
 
 from n2g.errors import N2GError
 from n2g.layer_probe import LayerProbe
-from n2g.model_loading import native_bf16
+from n2g.model_loading import LoadedModel, native_bf16
 from n2g.prompt import AUGMENTED, Candidate, Prompt
 
 AUGMENTERS = ("lm", "distilbert", "none")
@@ -96,7 +96,7 @@ def make_augmenter(config: AugmentConfig, probe: LayerProbe, tokenizer: Any) -> 
     if config.method == "none":
         return None
     if config.method == "lm":
-        return LanguageModelAugmenter(probe, config.proposals, config.keep, lm_autocast(config.lm_dtype, probe))
+        return LanguageModelAugmenter(probe, config.proposals, config.keep, lm_autocast(config.lm_dtype, probe.model))
     if config.method == "distilbert":
         from n2g.augment_distilbert import DistilBertAugmenter
 
@@ -104,11 +104,10 @@ def make_augmenter(config: AugmentConfig, probe: LayerProbe, tokenizer: Any) -> 
     raise N2GError(f"unknown augmentation {config.method!r} (choose from {', '.join(AUGMENTERS)})")
 
 
-def lm_autocast(lm_dtype: str, probe: LayerProbe) -> torch.dtype | None:
+def lm_autocast(lm_dtype: str, model: LoadedModel) -> torch.dtype | None:
     """The dtype the lm augmenter's passes autocast to (`AugmentConfig.lm_dtype`), None for the model's own."""
     if lm_dtype not in LM_DTYPES:
         raise N2GError(f"unknown lm dtype {lm_dtype!r} (choose from {', '.join(LM_DTYPES)})")
-    model = probe.model
     wanted = lm_dtype == "auto" and model.dtype == torch.float32 and native_bf16(model.device)
     return torch.bfloat16 if wanted else None
 

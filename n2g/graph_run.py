@@ -12,11 +12,12 @@ from typing import Any
 
 from tqdm import tqdm
 
+from n2g.augmentation import lm_autocast
 from n2g.errors import N2GError
 from n2g.exemplar_store import ExemplarSet
 from n2g.fitting import FitConfig, LayerFitter
 from n2g.graph_files import GraphDirectory
-from n2g.layer_probe import LayerProbe, ProbeStats
+from n2g.layer_probe import ProbeStats
 from n2g.model_loading import LoadedModel
 from n2g.neuron_graph import NeuronGraph
 from n2g.random_truth import RandomWindowTruth
@@ -48,6 +49,9 @@ def fit_settings(model: LoadedModel, exemplars: ExemplarSet, config: FitConfig) 
     """What makes two fits comparable: a graph directory holds graphs of one model, exemplar set and config.
     The exemplars are compared by how they were mined, not where they lie, so a work directory can move."""
     settings = {k: v for k, v in config.to_dict().items() if k not in ("token_budget", "group_size", "sequential")}
+    if config.augment.method == "lm":  # what "auto" came to on this machine: it decides which substitutes are tried
+        autocast = lm_autocast(config.augment.lm_dtype, model)
+        settings["augment"]["lm_dtype"] = "model" if autocast is None else str(autocast).replace("torch.", "")
     mined = {k: v for k, v in exemplars.manifest["settings"].items() if k not in ("layers", "neurons")}
     return {"model": exemplars.manifest["settings"]["model"], "exemplars": str(exemplars.dir.resolve()),
             "exemplar_settings": mined, "exemplar_tokens": exemplars.manifest["tokens"], "config": settings,
@@ -67,9 +71,8 @@ def fit_graphs(model: LoadedModel, exemplars: ExemplarSet, out: str | Path, laye
     start = time.perf_counter()
     bar = tqdm(total=sum(map(len, wanted.values())), initial=sum(len(wanted[k]) - len(todo[k]) for k in layers),
                unit="neuron", disable=not progress, dynamic_ncols=True)
-    truth_probe = LayerProbe(model, max(layers, default=0), config.resolved_budget(model.device))
-    truth = RandomWindowTruth(truth_probe, exemplars, todo)
-    summary.probe.append(truth_probe.stats)
+    truth = RandomWindowTruth.for_layers(model, exemplars, todo, config.resolved_budget(model.device))
+    summary.probe.append(truth.probe.stats)
     with bar:
         for layer in layers:
             if not todo[layer]:
@@ -82,6 +85,7 @@ def fit_graphs(model: LoadedModel, exemplars: ExemplarSet, out: str | Path, laye
                 summary.fitted_now += len(graphs)
                 bar.update(len(graphs))
             summary.probe.append(fitter.context.probe.stats)
+            del fitter  # its layer's random-window values, before the next layer's are measured
     summary.seconds = time.perf_counter() - start
     for layer in layers:
         requested = set(wanted[layer])

@@ -50,7 +50,7 @@ class ProbeStats:
 class LanguageModelRows:
     """Per row of `language_model_pass`, each [content length, ...]."""
 
-    acts: list[np.ndarray]  # [len] the row's neuron
+    acts: list[np.ndarray]  # [len] the row's neuron (at the pass's precision: bf16-rounded under autocast)
     token_logprobs: list[np.ndarray]  # [len] log p(token | tokens before it); NaN for a first token without BOS
     proposals: list[np.ndarray]  # [len, top_m] most probable tokens for each position given what precedes it
     proposal_logprobs: list[np.ndarray]  # [len, top_m] their log-probabilities

@@ -102,10 +102,11 @@ def resolve_dtype(dtype: str | None, device: torch.device) -> torch.dtype:
 
 
 def native_bf16(device: torch.device) -> bool:
-    """Whether this device multiplies bf16 natively: any CUDA GPU torch supports, or a CPU with AVX512-BF16 or
-    AMX (about 2.3x fp32's speed for SmolLM2 on this project's 2-core CPU). Elsewhere bf16 is emulated and slower."""
+    """Whether this device multiplies bf16 natively: a CUDA GPU of compute capability 8 or more (Ampere on), or a
+    CPU with AVX512-BF16 or AMX (about 2.3x fp32's speed for SmolLM2 on this project's 2-core CPU). Elsewhere bf16
+    is emulated and slower."""
     if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
+        return torch.cuda.get_device_capability(device)[0] >= 8
     checks = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
     return device.type == "cpu" and any(check() for check in checks if check is not None)
 

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -65,15 +66,26 @@ def test_a_load_checkpoints_at_its_end_and_when_the_log_grows(tmp_path: Path, so
     checkpoints itself, so the write-ahead log is folded in at the end, and on the way once it holds
     `checkpoint_elements`."""
     db = tmp_path / "n2g.lbdb"
+    wal = db.with_name(db.name + ".wal")
     with open_store(str(db)) as store:
-        checkpoints = []
-        checkpoint = store.checkpoint
+        checkpoints, settings = [], []
+        checkpoint, write = store.checkpoint, store.write
         store.checkpoint = lambda: (checkpoints.append(1), checkpoint())[1]  # counts the real checkpoints
+        store.write = lambda tables: (settings.append(_auto_checkpoint(store)), write(tables))[1]
         store.checkpoint_elements = 1
         load_graphs(store, source, 2, progress=False)
-        assert len(checkpoints) == 3 + 1  # after each of the 3 batches, then the load's own
-        assert store.rows("CALL current_setting('auto_checkpoint') RETURN *") == [{"auto_checkpoint": "True"}]
-    assert not db.with_name(db.name + ".wal").exists()
+        assert settings == ["False"] * 3  # off in each of the 3 batches
+        assert len(checkpoints) == 3 + 1  # after each batch, then the load's own
+        assert _auto_checkpoint(store) == "True"
+        assert not wal.exists() or wal.stat().st_size == 0  # folded in before the store closes
+        store.checkpoint_elements = 10**9
+        load_graphs(store, GraphSource(write_graph_directory(tmp_path / "more", [make_graph(2, 9, [(" y", [])])])),
+                    progress=False)
+        assert len(checkpoints) == 3 + 1 + 1  # a small load: only its own at the end
+
+
+def _auto_checkpoint(store: Any) -> str:
+    return store.rows("CALL current_setting('auto_checkpoint') RETURN *")[0]["auto_checkpoint"]
 
 
 def test_a_failed_load_turns_automatic_checkpoints_back_on(tmp_path: Path, source: GraphSource) -> None:
@@ -82,7 +94,7 @@ def test_a_failed_load_turns_automatic_checkpoints_back_on(tmp_path: Path, sourc
         load_graphs(store, source, progress=False)
         with pytest.raises(N2GError, match="one load, one model"):  # raised inside the load's batches
             load_graphs(store, other, progress=False)
-        assert store.rows("CALL current_setting('auto_checkpoint') RETURN *") == [{"auto_checkpoint": "True"}]
+        assert _auto_checkpoint(store) == "True"
 
 
 def test_graph_node_ids_follow_load_order_across_batches(tmp_path: Path, source: GraphSource) -> None:

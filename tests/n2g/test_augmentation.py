@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,14 +16,19 @@ from n2g.model_loading import LoadedModel, native_bf16
 
 
 def test_auto_autocasts_an_fp32_model_to_bf16_only_where_the_device_has_it(tiny_model: LoadedModel) -> None:
-    probe = LayerProbe(tiny_model, 1, 1024)
     expected = torch.bfloat16 if native_bf16(tiny_model.device) else None
-    assert lm_autocast("auto", probe) == expected
-    assert lm_autocast("model", probe) is None
-    half = LayerProbe(dataclasses.replace(tiny_model, dtype=torch.bfloat16), 1, 1024)
+    assert lm_autocast("auto", tiny_model) == expected
+    assert lm_autocast("model", tiny_model) is None
+    half = dataclasses.replace(tiny_model, dtype=torch.bfloat16)
     assert lm_autocast("auto", half) is None  # already low precision: left as loaded
     with pytest.raises(N2GError, match="unknown lm dtype"):
-        lm_autocast("fp8", probe)
+        lm_autocast("fp8", tiny_model)
+
+
+@pytest.mark.skipif(not Path("/proc/cpuinfo").exists(), reason="needs Linux's /proc/cpuinfo")
+def test_native_bf16_on_cpu_follows_the_cpu_flags() -> None:
+    flags = set(Path("/proc/cpuinfo").read_text().split())
+    assert native_bf16(torch.device("cpu")) == bool(flags & {"avx512_bf16", "amx_bf16", "amx_tile"})
 
 
 def test_bf16_ranking_pass_agrees_with_fp32(tiny_model: LoadedModel) -> None:

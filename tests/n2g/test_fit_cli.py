@@ -6,8 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from n2g.cli import main
+from n2g.model_loading import native_bf16
 
 from .test_cli import assert_one_line_error, run_cli
 
@@ -79,3 +81,6 @@ def test_lm_dtype_is_a_recorded_fit_setting(fitted: Path, tmp_path: Path, capsys
     capsys.readouterr()
     assert main([*args, "--out", str(tmp_path / "exact")]) != 0
     assert "other settings" in capsys.readouterr().err
+    assert main([*args, "--out", str(tmp_path / "auto")]) == 0  # auto is recorded as what it came to here
+    manifest = json.loads((tmp_path / "auto" / "manifest.json").read_text())
+    assert manifest["config"]["augment"]["lm_dtype"] == ("bfloat16" if native_bf16(torch.device("cpu")) else "model")

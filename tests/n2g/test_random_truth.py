@@ -59,9 +59,32 @@ def test_layers_past_the_memory_bound_get_their_own_pass(tiny_model, exemplars) 
     np.testing.assert_allclose(later[7][0], _alone(tiny_model, exemplars, 2)[0][0], rtol=1e-5, atol=1e-5)
 
 
+def test_layers_asked_deepest_first_still_share_one_pass(tiny_model, exemplars) -> None:
+    probe = LayerProbe(tiny_model, 0, 4096)
+    truth = RandomWindowTruth(probe, exemplars, WANTED)
+    truth.layer_truth(2)
+    calls = probe.stats.forward_calls
+    truth.layer_truth(0)
+    assert probe.stats.forward_calls == calls
+
+
+def test_a_layer_without_neurons_gets_nothing_and_no_layer_is_handed_out_twice(tiny_model, exemplars) -> None:
+    from n2g.errors import N2GError
+
+    probe = LayerProbe(tiny_model, 0, 4096)
+    truth = RandomWindowTruth(probe, exemplars, {**WANTED, 1: []})
+    assert truth.layer_truth(1) == {} and truth.layer_truth(7) == {}
+    assert probe.stats.forward_calls == 0  # nothing wanted there: no pass
+    truth.layer_truth(0)
+    with pytest.raises(N2GError, match="already handed out"):
+        truth.layer_truth(0)
+
+
 def test_a_fitter_given_shared_values_fits_as_one_measuring_its_own(tiny_model, exemplars) -> None:
     config = FitConfig()
-    shared = RandomWindowTruth(LayerProbe(tiny_model, 2, 4096), exemplars, WANTED).layer_truth(2)
+    truth = RandomWindowTruth(LayerProbe(tiny_model, 2, 4096), exemplars, WANTED)
+    truth.layer_truth(0)
+    shared = truth.layer_truth(2)  # from the pass that read layer 0 too
     given = LayerFitter(tiny_model, exemplars, 2, WANTED[2], config, random_truth=shared).fit(WANTED[2])
     own = LayerFitter(tiny_model, exemplars, 2, WANTED[2], config).fit(WANTED[2])
     for a, b in zip(given, own):
