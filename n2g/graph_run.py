@@ -49,9 +49,9 @@ def fit_settings(model: LoadedModel, exemplars: ExemplarSet, config: FitConfig) 
     """What makes two fits comparable: a graph directory holds graphs of one model, exemplar set and config.
     The exemplars are compared by how they were mined, not where they lie, so a work directory can move."""
     settings = {k: v for k, v in config.to_dict().items() if k not in ("token_budget", "group_size", "sequential")}
-    if config.augment.method == "lm":  # what "auto" came to on this machine: it decides which substitutes are tried
-        autocast = lm_autocast(config.augment.lm_dtype, model)
-        settings["augment"]["lm_dtype"] = "model" if autocast is None else str(autocast).replace("torch.", "")
+    if config.augment.method == "lm":  # the dtype the ranking passes ran in here: it decides what substitutes are tried
+        ranked_in = lm_autocast(config.augment.lm_dtype, model) or model.dtype
+        settings["augment"]["lm_dtype"] = str(ranked_in).replace("torch.", "")
     mined = {k: v for k, v in exemplars.manifest["settings"].items() if k not in ("layers", "neurons")}
     return {"model": exemplars.manifest["settings"]["model"], "exemplars": str(exemplars.dir.resolve()),
             "exemplar_settings": mined, "exemplar_tokens": exemplars.manifest["tokens"], "config": settings,

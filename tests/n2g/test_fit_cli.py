@@ -77,10 +77,10 @@ def test_lm_dtype_is_a_recorded_fit_setting(fitted: Path, tmp_path: Path, capsys
     args = ["fit", "--exemplars", str(fitted / "ex"), "--neurons", "0:1", "--no-progress"]
     assert main([*args, "--out", str(tmp_path / "exact"), "--lm-dtype", "model"]) == 0
     manifest = json.loads((tmp_path / "exact" / "manifest.json").read_text())
-    assert manifest["config"]["augment"]["lm_dtype"] == "model"
+    assert manifest["config"]["augment"]["lm_dtype"] == "float32"  # recorded as the dtype the passes ran in
     capsys.readouterr()
     assert main([*args, "--out", str(tmp_path / "exact")]) != 0
     assert "other settings" in capsys.readouterr().err
     assert main([*args, "--out", str(tmp_path / "auto")]) == 0  # auto is recorded as what it came to here
     manifest = json.loads((tmp_path / "auto" / "manifest.json").read_text())
-    assert manifest["config"]["augment"]["lm_dtype"] == ("bfloat16" if native_bf16(torch.device("cpu")) else "model")
+    assert manifest["config"]["augment"]["lm_dtype"] == ("bfloat16" if native_bf16(torch.device("cpu")) else "float32")
