@@ -43,7 +43,7 @@ class GraphFacts:
 
     @property
     def repeated_share(self) -> float | None:
-        return len(self.repeated) / len(self.activating) if self.activating else None
+        return repeated_share(self.activating, self.repeated)
 
 
 def activating_tokens(graph: NeuronGraph) -> tuple[str, ...]:
@@ -53,6 +53,11 @@ def activating_tokens(graph: NeuronGraph) -> tuple[str, ...]:
 def repeated_tokens(activating: Sequence[str], context: Sequence[str]) -> tuple[str, ...]:
     context_set = set(context)
     return tuple(k for k in activating if k in context_set)
+
+
+def repeated_share(activating: Sequence[str], repeated: Sequence[str]) -> float | None:
+    """The share of activating tokens that are also context tokens (None without activating tokens)."""
+    return len(repeated) / len(activating) if activating else None
 
 
 def graph_facts(graph: NeuronGraph) -> GraphFacts:

@@ -28,6 +28,7 @@ from ingest.graph_facts import (
     batch_band_keys,
     item_hashes,
     prefix_rank,
+    repeated_share,
     repeated_tokens,
     signature,
 )
@@ -283,8 +284,7 @@ class RowBuilder:
 
     def add_model(self, name: str, settings: str) -> None:
         """The model node, once per batch (a store that has it keeps its own)."""
-        if name not in self._shared["Model"]:
-            self._shared["Model"].add(name)
+        if self._new("Model", [name]):
             self._models.append((name, settings))
 
     def take(self) -> GraphRows:
@@ -428,7 +428,7 @@ def _neuron_columns(graphs: Sequence[NeuronGraph], nids: pa.Array, sizes: list[i
         "n_context": [len(c) for c in facts.context], "activating_tokens": [list(a) for a in facts.activating],
         "context_tokens": facts.context, "repeated_tokens": [list(r) for r in facts.repeated],
         "n_repeated": [len(r) for r in facts.repeated],
-        "repeated_share": [len(r) / len(a) if a else None for r, a in zip(facts.repeated, facts.activating)],
+        "repeated_share": [repeated_share(a, r) for a, r in zip(facts.activating, facts.repeated)],
         "signature": facts.signatures, "example": examples, "graph_json": pack_column(g.stored_json() for g in graphs),
     }
 

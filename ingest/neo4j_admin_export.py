@@ -30,7 +30,7 @@ _BATCH = 1024
 
 
 def _integer_keyed(table: schema.NodeTable | schema.RelTable) -> bool:
-    return isinstance(table, schema.NodeTable) and table.columns[0][1] != schema.STRING
+    return isinstance(table, schema.NodeTable) and schema.key_type(table.name) != schema.STRING
 
 
 def _header(table: schema.NodeTable | schema.RelTable) -> list[str]:
