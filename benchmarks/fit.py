@@ -19,7 +19,7 @@ Also reported: real tokens run per neuron per stage in each mode (how much work 
 saves), forward calls, and the mean held-out F1 of the graphs and the two baselines.
 
 Usage: python benchmarks/fit.py [--model smollm2-135m] [--layers 0:2] [--neurons 32] [--tokens 50000]
-       [--exemplars DIR] [--augment lm] [--lm-dtype auto] [--device auto] [--dtype auto] [--group-size N]
+       [--exemplars DIR] [--augment lm] [--lm-dtype auto] [--sweep 64] [--device auto] [--dtype auto] [--group-size N]
        [--skip-sequential]
 Prints exactly one JSON object on stdout; everything else goes to stderr.
 """
@@ -65,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--exemplars", default=None, help="use this exemplar directory instead of mining")
     parser.add_argument("--augment", default="lm", choices=("lm", "none"))
     parser.add_argument("--lm-dtype", default="auto", choices=LM_DTYPES, help="see `n2g fit --help`")
+    parser.add_argument("--sweep", type=int, default=FitConfig.sweep_candidates,
+                        help="pivot-sweep substitutes per prompt (0: off), as `n2g fit --sweep`")
     parser.add_argument("--group-size", type=int, default=None)
     parser.add_argument("--token-budget", type=int, default=None)
     parser.add_argument("--device", default="auto")
@@ -86,7 +88,8 @@ def _run(args: argparse.Namespace) -> int:
         exemplars = _exemplars(args, model, layers, stack)
         chosen = _choose(layers, model.d_mlp, args.neurons, args.seed)
         augment = AugmentConfig(method=args.augment, lm_dtype=args.lm_dtype)
-        config = FitConfig(augment=augment, group_size=args.group_size, token_budget=args.token_budget)
+        config = FitConfig(augment=augment, group_size=args.group_size, token_budget=args.token_budget,
+                           sweep_candidates=args.sweep)
         LayerFitter(model, exemplars, layers[0], chosen[layers[0]][:1], config).fit(chosen[layers[0]][:1])
         modes = [config] if args.skip_sequential else [config, dataclasses.replace(config, sequential=True)]
         # batched, the random windows are read for every layer in one pass (as `n2g fit` does), on the first ask
@@ -167,7 +170,8 @@ def _report(args: argparse.Namespace, model: LoadedModel, chosen: dict[int, list
     result: dict[str, Any] = {
         "device": str(model.device) if model.device.type != "cuda" else torch.cuda.get_device_name(model.device),
         "model": args.model, "dtype": str(model.dtype).replace("torch.", ""), "layers": list(chosen),
-        "neurons": n, "augment": args.augment, "lm_dtype": args.lm_dtype, "neurons_per_s": n / batched["seconds"],
+        "neurons": n, "augment": args.augment, "lm_dtype": args.lm_dtype, "sweep": args.sweep,
+        "neurons_per_s": n / batched["seconds"],
         "seconds": batched["seconds"], "random_pass_seconds": batched["random_seconds"],
         "forward_calls": batched["forward_calls"],
         "tokens_per_neuron": {k: round(v / n, 1) for k, v in batched["tokens"].items()},

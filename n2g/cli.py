@@ -182,6 +182,11 @@ def _add_fit(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--lm-dtype", choices=LM_DTYPES, default="auto",
                    help="dtype of --augment lm's ranking passes: auto = bf16 where the device has it natively, "
                         "model = the model's own (kept variants are always measured in the model's dtype)")
+    p.add_argument("--sweep", type=_non_negative, default=64, metavar="N",
+                   help="pivot sweep: per source prompt, measure the N substitutes of the pivot the gradient ranks "
+                        "best; those that fire become new roots in the source's context (0: off)")
+    p.add_argument("--sweep-prompts", type=positive, default=6, metavar="M",
+                   help="pivot sweep source prompts per neuron: the strongest of each distinct pivot token")
     add_token_matching_option(p)
     p.add_argument("--max-context", type=positive, default=64, help="tokens before the pivot pruning may keep")
     p.add_argument("--prune-ratio", type=float, default=0.5, help="share of activation a pruned prompt keeps")
@@ -361,7 +366,8 @@ def _run_fit(args: argparse.Namespace) -> int:
                        augment=AugmentConfig(method=args.augment, model=args.augment_model, lm_dtype=args.lm_dtype),
                        token_budget=args.token_budget, group_size=args.group_size, sequential=args.sequential,
                        split=args.split, node_values=args.node_values, prediction=args.prediction,
-                       end_precision=pattern_check(args))
+                       end_precision=pattern_check(args), sweep_candidates=args.sweep,
+                       sweep_prompts=args.sweep_prompts)
     if args.paper_faithful:
         config = config.paper_faithful()
     summary = fit_graphs(model, exemplars, args.out, layers, neurons, config, progress=not args.no_progress)

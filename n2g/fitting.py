@@ -1,4 +1,4 @@
-"""Fitting graphs for many neurons of one layer at once: split, prune, saliency, augment, build, score.
+"""Fitting graphs for many neurons of one layer at once: split, prune, saliency, augment, build, check, sweep, score.
 
 Every stage collects the rows of all neurons of a group and hands them to one `LayerProbe` call, which packs
 them into large batches stopped at the layer. `FitConfig.sequential` fits one neuron at a time instead (same
@@ -20,11 +20,13 @@ from n2g.augmentation import AugmentConfig, augment, make_augmenter
 from n2g.baselines import NGramLookup, TokenLookup
 from n2g.errors import N2GError
 from n2g.exemplar_store import ExemplarSet, NeuronExemplars
+from n2g.graph_building import add_prompt
 from n2g.layer_probe import LayerProbe
 from n2g.mask_token import MaskToken, choose_mask_token
 from n2g.model_loading import LoadedModel
-from n2g.neuron_graph import GAP, NODE_VALUES, PREDICTION_RULES, TOKEN, NeuronGraph, PatternStep
+from n2g.neuron_graph import NODE_VALUES, PREDICTION_RULES, NeuronGraph
 from n2g.pattern_calibration import DEFAULT_END_PRECISION, calibrate_ends
+from n2g.pivot_sweep import PivotSweep, Substitute, add_substitute
 from n2g.prediction import GraphMatcher
 from n2g.prompt import Prompt
 from n2g.pruning import TrainingExample, prune
@@ -59,6 +61,9 @@ class FitConfig:
     # (`random_halves`); with random text as negatives it raises held-out F1 at little cost on random text
     end_precision: float | None = DEFAULT_END_PRECISION  # a pattern this precise there ends (None: no check)
     drop_precision: float = 0.2  # with end_precision set: an end less precise than this is dropped
+    # `n2g.pivot_sweep`: per source prompt, this many gradient-ranked substitutes of the pivot are measured (0: off)
+    sweep_candidates: int = 64
+    sweep_prompts: int = 6  # source prompts per neuron: the strongest of each distinct pivot token
 
     def __post_init__(self) -> None:
         if self.split not in SPLITS:
@@ -85,7 +90,7 @@ class FitConfig:
         augmentation keep our fixed versions (the paper's bugs there are not worth reproducing)."""
         return replace(self, split="window", train_fraction=0.5, pivots_per_window=1, activation_threshold=0.5,
                        importance_threshold=0.75, node_values="first", prediction="longest", end_precision=None,
-                       drop_precision=0.0)
+                       drop_precision=0.0, sweep_candidates=0)
 
     def split_for(self, ex: NeuronExemplars) -> tuple[list[int], list[int], str]:
         """This neuron's train and test window indices (seeded per neuron)."""
@@ -124,32 +129,6 @@ def split_windows(documents: Sequence[str], train_fraction: float, seed: int) ->
     others = list(range(1, len(documents)))
     rng.shuffle(others)
     return sorted([0, *others[: target - 1]]), sorted(others[target - 1:]), "window"
-
-
-# -- graph building -------------------------------------------------------------------------------------------
-def context_steps(importance: np.ndarray, t: int, keys: Sequence[str], texts: Sequence[str],
-                  threshold: float) -> list[PatternStep]:
-    """The context of position t, nearest first: important tokens, runs of others collapsed into one gap,
-    nothing after the last important token."""
-    steps: list[PatternStep] = []
-    for k in range(t - 1, -1, -1):
-        if importance[k] >= threshold:
-            steps.append(PatternStep(TOKEN, keys[k], texts[k], float(importance[k])))
-        elif not steps or steps[-1].kind != GAP:
-            steps.append(PatternStep(GAP))
-    while steps and steps[-1].kind == GAP:
-        steps.pop()
-    return steps
-
-
-def add_prompt(graph: NeuronGraph, prompt: Prompt, vocab: Vocabulary) -> None:
-    assert prompt.importance is not None
-    keys, texts = vocab.keys(prompt.tokens), vocab.texts(prompt.tokens)
-    norm = prompt.acts / graph.a_max
-    norm[prompt.pivot] = prompt.pivot_value / graph.a_max
-    for t in np.nonzero(norm > graph.activation_threshold)[0].tolist():
-        context = context_steps(prompt.importance[:, t], t, keys, texts, graph.importance_threshold)
-        graph.insert(keys[t], texts[t], float(norm[t]), float(prompt.importance[t, t]), context)
 
 
 # -- scoring ------------------------------------------------------------------------------------------------
@@ -229,6 +208,8 @@ class LayerFitter:
         self.context = LayerContext(model, model_name or exemplars.manifest["settings"]["model"], layer, probe,
                                     vocab, mask, random_keys, random_truth)
         self.augmenter = make_augmenter(config.augment, probe, model.tokenizer)
+        special = getattr(model.tokenizer, "all_special_ids", None) or []
+        self.sweep = PivotSweep(probe, config.sweep_candidates, config.sweep_prompts, special)
 
     def groups(self) -> Iterator[list[int]]:
         size = self.config.resolved_group(self.context.model.device)
@@ -253,12 +234,15 @@ class LayerFitter:
             add_importance(augmented, ctx.probe.neuron_acts, ctx.mask.id, config.activation_threshold, a_max)
         for prompt in [*prompts, *augmented]:
             add_prompt(graphs[prompt.neuron], prompt, ctx.vocab)
+        swept: dict[int, list[Substitute]] = {n: [] for n in live}
+        for found in self.sweep.substitutes(prompts, floors):
+            swept[found.source.neuron].append(found)
         pruned_by_neuron: dict[int, list[Prompt]] = {n: [] for n in live}
         for prompt in prompts:
             pruned_by_neuron[prompt.neuron].append(prompt)
         augmented_count = Counter(p.neuron for p in augmented)
         for n in live:
-            self._finish(graphs[n], exemplars[n], splits[n], pruned_by_neuron[n], augmented_count[n])
+            self._finish(graphs[n], exemplars[n], splits[n], pruned_by_neuron[n], augmented_count[n], swept[n])
         return [graphs[n] for n in neurons]
 
     def _empty_graph(self, ex: NeuronExemplars) -> NeuronGraph:
@@ -287,8 +271,17 @@ class LayerFitter:
         following = self.context.vocab.texts(tokens[pivot + 1: pivot + 1 + self.config.post_context])
         return next((i for i, text in enumerate(following) if "\n" in text), len(following))
 
+    def _check_patterns(self, graph: NeuronGraph, checked: Windows) -> None:
+        """`n2g.pattern_calibration` on the training and fitting random windows, counted in the stats."""
+        if self.config.end_precision is None:
+            return
+        added, dropped = calibrate_ends(graph, checked.keys, checked.acts, self.config.end_precision,
+                                        self.config.drop_precision)
+        graph.stats["ends_added"] = graph.stats.get("ends_added", 0) + added
+        graph.stats["ends_dropped"] = graph.stats.get("ends_dropped", 0) + dropped
+
     def _finish(self, graph: NeuronGraph, ex: NeuronExemplars, split: tuple[list[int], list[int], str],
-                prompts: Sequence[Prompt], n_augmented: int) -> None:
+                prompts: Sequence[Prompt], n_augmented: int, swept: Sequence[Substitute]) -> None:
         ctx = self.context
         train_idx, test_idx, split_kind = split
 
@@ -307,10 +300,10 @@ class LayerFitter:
             graph.status = "failed"
             graph.reason = f"no training window reaches {graph.activation_threshold} x a_max"
         train = windows(train_idx)
-        if self.config.end_precision is not None:
-            checked = train + random_fit
-            added, dropped = calibrate_ends(graph, checked.keys, checked.acts, self.config.end_precision,
-                                            self.config.drop_precision)
-            graph.stats.update(ends_added=added, ends_dropped=dropped)
+        checked = train + random_fit
+        self._check_patterns(graph, checked)
+        graph.stats["swept"] = sum(add_substitute(graph, found, ctx.vocab) for found in swept)
+        if graph.stats["swept"]:  # the substitutes' patterns, checked on the same text (the rest stays as it is)
+            self._check_patterns(graph, checked)
         graph.stats["random_windows_scored"] = len(random_scored.keys)
         graph.scores = score_all(graph, train, windows(test_idx), random_scored)

@@ -162,6 +162,44 @@ class LayerProbe:
                     out[layer][i, :length] = layer_values[row, :length]
         return out
 
+    # -- gradients, for the pivot sweep ------------------------------------------------------------------------
+    def pivot_gradients(self, rows: Sequence[Row], pivots: Sequence[int], stage: str = "sweep-gradient"
+                        ) -> torch.Tensor:
+        """[len(rows), d_model] float32: the gradient of each row's own neuron at its pivot with respect to the
+        input embedding at the pivot. One backward pass per batch serves every row: rows do not interact, so the
+        gradient of the sum of their activations is each row's own. Runs only to the layer."""
+        out = torch.zeros(len(rows), self.model.bridge.cfg.d_model)
+        for batch in self._batches([len(tokens) for _, tokens in rows], self.token_budget):
+            ids, lengths = self._tensor([rows[i][1] for i in batch])
+            index = torch.arange(len(batch), device=ids.device)
+            at = torch.tensor([pivots[i] for i in batch], device=ids.device) + self.offset
+            neurons = torch.tensor([rows[i][0] for i in batch], device=ids.device)
+            out[batch] = self._embedding_gradient(ids, index, at, neurons).float().cpu()
+            self._record(stage, ids, lengths)
+        return out
+
+    def _embedding_gradient(self, ids: torch.Tensor, index: torch.Tensor, at: torch.Tensor,
+                            neurons: torch.Tensor) -> torch.Tensor:
+        held: dict[str, torch.Tensor] = {}
+
+        def embedding(value: torch.Tensor, hook: object = None) -> torch.Tensor:
+            held["embed"] = value.detach().requires_grad_(True)
+            return held["embed"]
+
+        def post(activation: torch.Tensor, hook: object = None) -> None:
+            held["acts"] = activation
+            raise StopForward
+
+        with torch.enable_grad():
+            try:
+                self.model.bridge.run_with_hooks(ids, fwd_hooks=[("hook_embed", embedding), (self.hook_name, post)],
+                                                 return_type=None)
+            except StopForward:
+                pass
+            total = held["acts"][index, at, neurons].float().sum()
+            (gradient,) = torch.autograd.grad(total, held["embed"])
+        return gradient[index, at]
+
     # -- the whole model, for augmentation ---------------------------------------------------------------------
     def language_model_pass(self, rows: Sequence[Row], top_m: int, stage: str = "augment",
                             autocast: torch.dtype | None = None) -> LanguageModelRows:

@@ -52,11 +52,15 @@ class TrieNode:
     def is_end(self) -> bool:
         return self.end_activation is not None
 
+    def find(self, kind: str, key: str | None) -> TrieNode | None:
+        """The child for (kind, key), None if absent."""
+        return next((c for c in self.children if c.kind == kind and c.key == key), None)
+
     def child(self, kind: str, key: str | None, token: str | None) -> TrieNode:
         """The child for (kind, key), created if absent."""
-        for existing in self.children:
-            if existing.kind == kind and existing.key == key:
-                return existing
+        existing = self.find(kind, key)
+        if existing is not None:
+            return existing
         node = TrieNode(kind=kind, key=key, token=token)
         self.children.append(node)
         return node
@@ -135,10 +139,14 @@ class NeuronGraph:
     def name(self) -> str:
         return f"{self.layer}:{self.neuron}"
 
+    def find_root(self, key: str) -> TrieNode | None:
+        return next((root for root in self.roots if root.key == key), None)
+
     def root(self, key: str, token: str) -> TrieNode:
-        for existing in self.roots:
-            if existing.key == key:
-                return existing
+        """The root for `key`, created if absent."""
+        existing = self.find_root(key)
+        if existing is not None:
+            return existing
         node = TrieNode(kind=TOKEN, key=key, token=token)
         self.roots.append(node)
         return node

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from n2g.errors import N2GError
-from n2g.fitting import add_prompt, context_steps
+from n2g.graph_building import add_prompt, context_steps
 from n2g.neuron_graph import FORMAT, FORMAT_VERSION, GAP, TOKEN, NeuronGraph, PatternStep, TrieNode
 from n2g.prompt import Prompt
 from n2g.token_keys import Vocabulary
