@@ -5,7 +5,7 @@ built with `NeuronGraph.insert` from patterns that look like real ones: a vocabu
 strings drawn with a Zipf-like frequency (leading-space words, bare and capitalised words, sub-word pieces,
 punctuation, whitespace and newlines, numbers, a few non-ASCII pieces), so tokens are shared between neurons as
 LM tokens are; 1-4 activating tokens (roots) per neuron; context up to 5 steps deep with `gap` nodes (never two
-in a row, never last, as `n2g.fitting.context_steps` makes them); a few induction-like neurons whose activating
+in a row, never last, as `n2g.graph_building.context_steps` makes them); a few induction-like neurons whose activating
 token is also in context; random counts, activations and importances; ~5% dead and ~1% failed neurons; scores
 and stats shaped like `n2g.fitting`'s; a top example per neuron; and exact duplicates planted across layers (~2%),
 which must share a signature and band keys. Everything is drawn from `--seed`, so a run is deterministic. Each
@@ -19,14 +19,14 @@ has, in one `store.write` transaction of COPY FROM those tables; automatic check
 and the loader's one CHECKPOINT at its end (the write-ahead log into the database file) is timed too. Reading and
 parsing graph files is not (the graphs are already objects), and the generated graphs are moved out of the
 garbage collector's sight (`gc.freeze`) first: the real loader holds one batch of graphs, not all of them. The
-store's methods are wrapped with timers: `write_seconds` (inside `store.write`, which pulls the batch's tables
-from `RowBuilder.tables` as they are built and COPYs each on a second thread while the next is built),
-`build_rows_seconds` (Python: graphs into Arrow tables, the time spent pulling them), `lookup_seconds`
-(stored-neuron, next graph-node id and existing-key queries), `arrow_seconds` (the graph JSON packed, part of
-building), `copy_seconds` (the COPYs, on the copier thread, plus the COMMIT), `commit_seconds` (the COMMIT alone)
-and `checkpoint_seconds` (a checkpoint inside a write, once 20 M elements are logged, counts in `write_seconds`
-too). Building and COPY overlap, so the parts add up to more than `load_seconds` where the machine has a core to
-spare.
+store's methods are wrapped with timers: `write_seconds` (inside `store.write`, which pulls the batch's tables from
+`RowBuilder.tables` as they are built and COPYs each on a second thread while the next is built),
+`build_rows_seconds` (Python: graphs into Arrow tables, the time spent pulling them), `lookup_seconds` (stored-
+neuron, next graph-node id and existing-key queries), `arrow_seconds` (the graph JSON packed, on a packing thread
+while the tries are walked), `copy_seconds` (the COPYs, on the copier thread, plus the COMMIT), `commit_seconds`
+(the COMMIT alone) and `checkpoint_seconds` (a checkpoint inside a write, once 20 M elements are logged, counts in
+`write_seconds` too). Building and COPY overlap, so the parts add up to more than `load_seconds` where the machine
+has a core to spare.
 
 `elements` is counted from the store afterwards (`store.counts()`), `db_bytes` is the size of the database file(s)
 after closing. The store goes into a temporary directory that is deleted at the end, unless `--db PATH` / `--keep`.

@@ -5,13 +5,15 @@ is what a load costs, so a batch is built column-wise: one recursive walk over e
 each node's fields once, then numpy and Arrow compute over whole columns (parents, context edges, MinHash bands)
 instead of row by row. `RowBuilder.tables` hands the tables out one at a time as they are ready, so a store can load
 one while the next is built. GraphNode ids are integers from `first_node_id` on, each neuron's nodes numbered in
-pre-order; the graph JSON is carried packed (`ingest.packed_text`). A batch dedups the shared nodes (Token,
-TokenKey, Band) it needs; `NewOnly` then drops those a store already has.
+pre-order; the graph JSON is carried packed (`ingest.packed_text`), compressed on a second thread while the tries
+are walked. A batch dedups the shared nodes (Token, TokenKey, Band) it needs; `NewOnly` then drops those a store
+already has.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -302,11 +304,15 @@ class RowBuilder:
                                         "settings": [s for _, s in models]})
         if not graphs:
             return
-        batch = _Batch(graphs, self.next_node_id)
-        self.next_node_id += len(batch.trie)
-        yield from self._tokens(batch.token_texts())  # first: a store looks tokens up while it copies nothing
-        yield from batch.trie_tables()
-        live = yield from batch.neuron_tables(examples)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="n2g-pack") as packer:
+            # The graph JSON is compressed on a second thread (the codec releases the GIL) while this one walks
+            # the tries: before the first table is ready a store has nothing to copy, so that core is free.
+            graph_json = packer.submit(lambda: pack_column(g.stored_json() for g in graphs))
+            batch = _Batch(graphs, self.next_node_id)
+            self.next_node_id += len(batch.trie)
+            yield from self._tokens(batch.token_texts())  # first: a store looks tokens up while it copies nothing
+            yield from batch.trie_tables()
+            live = yield from batch.neuron_tables(examples, graph_json)
         graph_index, band_keys = batch.band_keys(live)
         yield "Band", _table("Band", {"key": self._new("Band", pc.unique(pa.array(band_keys)).to_pylist())})
         yield "IN_BAND", _table("IN_BAND", {"from": batch.nids.take(pa.array(graph_index)), "to": band_keys})
@@ -352,13 +358,15 @@ class _Batch:
         yield "PRECEDED_BY", _table("PRECEDED_BY", {"from": ids[trie.parents()[child]], "to": ids[child]})
         yield "IS_TOKEN", _table("IS_TOKEN", {"from": ids[token], "to": self.keys.texts.take(self.keys.index[token])})
 
-    def neuron_tables(self, examples: list[str | None]) -> Generator[tuple[str, pa.Table], None, np.ndarray]:
+    def neuron_tables(self, examples: list[str | None],
+                      graph_json: Future[pa.Array]) -> Generator[tuple[str, pa.Table], None, np.ndarray]:
         """Neuron and its edges to the trie and tokens; returns which graphs are live (have activating tokens)."""
         context, root, columns = self.context, pa.array(self.root), self.columns
         context_texts = self.keys.texts.take(pa.array(context.token))
         per_graph = np.bincount(context.graph, minlength=len(self.graphs))
         facts = _Facts.of(self.graphs, _split(context_texts.to_pylist(), per_graph))
-        yield "Neuron", _table("Neuron", _neuron_columns(self.graphs, self.nids, self.trie.sizes, facts, examples))
+        yield "Neuron", _table("Neuron", {**_neuron_columns(self.graphs, self.nids, self.trie.sizes, facts, examples),
+                                          "graph_json": graph_json.result()})
         yield "HAS_ROOT", _table("HAS_ROOT", {"from": self.node_nids.filter(root), "to": self.ids[self.root]})
         yield "ACTIVATES_ON", _table("ACTIVATES_ON", {
             "from": self.node_nids.filter(root), "to": columns["key"].filter(root),
@@ -429,7 +437,7 @@ def _neuron_columns(graphs: Sequence[NeuronGraph], nids: pa.Array, sizes: list[i
         "context_tokens": facts.context, "repeated_tokens": [list(r) for r in facts.repeated],
         "n_repeated": [len(r) for r in facts.repeated],
         "repeated_share": [repeated_share(a, r) for a, r in zip(facts.activating, facts.repeated)],
-        "signature": facts.signatures, "example": examples, "graph_json": pack_column(g.stored_json() for g in graphs),
+        "signature": facts.signatures, "example": examples,
     }
 
 

@@ -28,7 +28,7 @@ SCHEMA_VERSION = 3  # 2: Neuron.context_tokens, ACTIVATES_ON.rank; 3: integer Gr
 
 # Column types in LadybugDB's names; Neo4j and neo4j-admin map them (see `NEO4J_ADMIN_TYPES`).
 STRING, INT64, DOUBLE, STRING_LIST = "STRING", "INT64", "DOUBLE", "STRING[]"
-# Text carried packed (`ingest.packed_text`, LZ4 in a BLOB): rows hold it so and LadybugDB stores it so, unpacking
+# Text carried packed (`ingest.packed_text`, zstd in a BLOB): rows hold it so and LadybugDB stores it so, unpacking
 # it on every read (readers see the text); Neo4j and neo4j-admin get the text. Long strings are the slowest thing
 # LadybugDB writes.
 PACKED_TEXT = "BLOB"

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import pyarrow as pa
 import pytest
 
 from benchmarks.store import make_model
 from ingest import schema
 from ingest.graph_facts import band_keys, graph_facts
 from ingest.graph_rows import NewOnly, RowBuilder, graph_node_range, graph_rows, renumber_graph_nodes
-from ingest.packed_text import pack, pack_column, unpack
+from ingest.packed_text import MAGIC, pack, pack_column, unpack
 from n2g.neuron_graph import NeuronGraph
 
 from .graph_factory import dead_graph, make_graph, sample_graphs
@@ -114,6 +115,14 @@ def test_graph_json_is_packed_in_rows_and_unpacked_for_text_engines() -> None:
     assert [unpack(v) for v in pack_column(["a", "", "ü"]).to_pylist()] == ["a", "", "ü"]
     assert pack_column(["a", None]).to_pylist()[1] is None and unpack(pack("x")) == "x"
     assert unpack(b"not packed") == b"not packed"
+
+
+def test_graph_json_packed_by_earlier_versions_still_reads() -> None:
+    """Stores written before the switch to zstd hold LZ4 frames under the magic `n2gz`."""
+    text = '{"token": " é’"}' * 20
+    raw = text.encode("utf-8")
+    legacy = b"n2gz" + len(raw).to_bytes(4, "little") + pa.Codec("lz4").compress(raw, asbytes=True)
+    assert unpack(legacy) == text and pack(text).startswith(MAGIC) and len(pack(text)) < len(legacy)
 
 
 def test_graph_node_ids_can_move_to_another_range() -> None:
