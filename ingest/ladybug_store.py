@@ -11,6 +11,7 @@ also while a writer holds it.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -50,9 +51,13 @@ class LadybugStore(GraphStore):
     # Large batches load fastest (benchmarks/RESULTS.md: 256 neurons per batch ran 7.7x slower than 10,000);
     # ~200 MB of rows per batch.
     default_batch = 10_000
-    # In a bulk load, a CHECKPOINT once this many elements are in the write-ahead log only, which bounds the log
-    # (about 1 GB) and the replay after a kill.
+    # In a bulk load, a CHECKPOINT after a commit once this many elements or this much loading time are not yet
+    # checkpointed. LadybugDB logs no COPY data in its write-ahead log (with automatic checkpoints on, a COPY's
+    # commit checkpoints): a committed batch is durable from the next checkpoint on, and a kill loses what came
+    # after it, which a re-run loads again from the graph files. So the time bounds the loading a kill can cost;
+    # the interval grows to twice the last checkpoint's length, as a checkpoint costs with the whole file.
     checkpoint_elements = 20_000_000
+    checkpoint_interval_s = 30.0
 
     def __init__(self, path: str | Path, read_only: bool = False, create: bool = True) -> None:
         self.location = str(path)
@@ -65,6 +70,7 @@ class LadybugStore(GraphStore):
             raise N2GError(f"cannot create {path}: directory {target.parent} does not exist")
         self.read_only = read_only
         self._uncheckpointed: int | None = None  # elements committed since the last checkpoint, in a bulk load
+        self._checkpointed_at, self._checkpoint_seconds = time.monotonic(), 0.0  # the last one's end and length
         try:
             self._db = ladybug.Database(str(path), read_only=read_only)
             self._conn = ladybug.Connection(self._db)
@@ -122,31 +128,37 @@ class LadybugStore(GraphStore):
         if self._uncheckpointed is None:
             return
         self._uncheckpointed += stored
-        if self._uncheckpointed >= self.checkpoint_elements:
+        waited = time.monotonic() - self._checkpointed_at
+        if (self._uncheckpointed >= self.checkpoint_elements
+                or waited >= max(self.checkpoint_interval_s, 2 * self._checkpoint_seconds)):
             self.checkpoint()
             self._uncheckpointed = 0
 
     @contextmanager
     def bulk_load(self) -> Iterator[None]:
-        """Automatic checkpoints off while a load runs, one CHECKPOINT at its end. LadybugDB otherwise
-        checkpoints at every commit once the log passes 16 MB, and a checkpoint's cost grows with the whole file,
-        not the batch: 50,000 neurons in batches of 10,000 took 24-27 s with a checkpoint per commit, 15.7-17.3 s
-        with one at the end. Committed batches stay durable in the write-ahead log, which the next open replays after
-        a kill."""
+        """Automatic checkpoints off while a load runs; a CHECKPOINT at its end and on the way (see
+        `checkpoint_interval_s`). With them on, every COPY's commit checkpoints, and a checkpoint's cost grows with
+        the whole file, not the batch: 50,000 neurons in batches of 10,000 took 24-27 s with a checkpoint per
+        commit, 15.7-17.3 s with one at the end. A load that fails still checkpoints the batches it committed."""
         self._run("CALL auto_checkpoint=false")
-        self._uncheckpointed = 0
+        self._uncheckpointed, self._checkpointed_at = 0, time.monotonic()
         try:
             yield
         except BaseException:
             self._uncheckpointed = None
-            self._quietly("CALL auto_checkpoint=true")  # the store may be what failed: keep the first error
+            # the store may be what failed: keep the first error
+            self._quietly("CALL auto_checkpoint=true")
+            self._quietly("CHECKPOINT")
             raise
         self._uncheckpointed = None
         self._run("CALL auto_checkpoint=true")
         self.checkpoint()
 
     def checkpoint(self) -> None:
+        start = time.monotonic()
         self._run("CHECKPOINT")
+        self._checkpointed_at = time.monotonic()
+        self._checkpoint_seconds = self._checkpointed_at - start
 
     def copy_table(self, name: str, table: pa.Table) -> None:
         self._run(f"COPY {name} FROM $rows", {"rows": table})

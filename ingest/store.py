@@ -82,7 +82,9 @@ class GraphStore(ABC):
     @contextmanager
     def bulk_load(self) -> Iterator[None]:
         """Around a load of many batches (`store_loader.load_graphs`): engines that can defer work until the
-        whole load is in (LadybugDB's checkpoints) do so. Every batch stays committed and durable on its own."""
+        whole load is in (LadybugDB's checkpoints) do so. Every batch is committed on its own; where durability
+        waits for such deferred work, a kill loses at most the batches since it last ran (bounded by the engine),
+        which the loader stores again when re-run, as it does any neuron the store lacks."""
         yield
 
     @abstractmethod

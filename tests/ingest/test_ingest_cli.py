@@ -89,7 +89,7 @@ def test_kill_9_at_any_stage_then_resume_equals_a_clean_run(clean_run: Path, tin
             for path in (db, db.with_name(db.name + ".wal")):
                 path.unlink(missing_ok=True)
         assert process.returncode == -signal.SIGKILL, f"moment {i}: the run ended ({process.returncode}) before it"
-    with open_store(str(db)) as store:  # batches committed before the kill survive it: the log is replayed
+    with open_store(str(db)) as store:  # what was checkpointed before the kill survives it
         assert store.rows("MATCH (n:Neuron) RETURN count(n) AS c")[0]["c"] > 0
     result = subprocess.run([str(BIN / "n2g"), *args], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
