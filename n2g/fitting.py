@@ -26,7 +26,7 @@ from n2g.mask_token import MaskToken, choose_mask_token
 from n2g.model_loading import LoadedModel
 from n2g.neuron_graph import NODE_VALUES, PREDICTION_RULES, NeuronGraph
 from n2g.pattern_calibration import DEFAULT_END_PRECISION, calibrate_ends
-from n2g.pivot_sweep import PivotSweep, Substitute, add_substitute
+from n2g.pivot_sweep import PivotSweep, Substitute
 from n2g.prediction import GraphMatcher
 from n2g.prompt import Prompt
 from n2g.pruning import TrainingExample, prune
@@ -302,7 +302,7 @@ class LayerFitter:
         train = windows(train_idx)
         checked = train + random_fit
         self._check_patterns(graph, checked)
-        graph.stats["swept"] = sum(add_substitute(graph, found, ctx.vocab) for found in swept)
+        graph.stats["swept"] = sum(self.sweep.add(graph, found, ctx.vocab) for found in swept)
         if graph.stats["swept"]:  # the substitutes' patterns, checked on the same text (the rest stays as it is)
             self._check_patterns(graph, checked)
         graph.stats["random_windows_scored"] = len(random_scored.keys)

@@ -96,6 +96,11 @@ class PivotSweep:
                 best[(source.neuron, token)] = Substitute(source, token, value)
         return list(best.values())
 
+    def add(self, graph: NeuronGraph, found: Substitute, vocab: Vocabulary) -> bool:
+        """Put a substitute into its neuron's graph (`add_substitute`); whether it was added. A method, so that a
+        sweep that finds or places substitutes otherwise (`benchmarks/sweep_ceiling.py`) replaces one object."""
+        return add_substitute(graph, found, vocab)
+
 
 def add_substitute(graph: NeuronGraph, found: Substitute, vocab: Vocabulary) -> bool:
     """A root for the substitute with the context of its source's pivot pattern: the context it was measured in,
