@@ -42,8 +42,8 @@ from n2g.neuron_graph import NeuronGraph
 from n2g.pivot_sweep import PivotSweep, Substitute
 from n2g.prompt import Prompt
 from n2g.random_truth import RandomWindowTruth
+from n2g.report import layer_summaries, margin, neuron_frame
 from n2g.report_run import sample_neurons
-from n2g.scoring import mean_defined
 from n2g.specs import parse_index_spec
 from n2g.token_keys import Vocabulary
 
@@ -145,24 +145,24 @@ def _held_out_tokens(exemplars: ExemplarSet, layer: int, neurons: Sequence[int],
 
 def _summary(graphs: Sequence[NeuronGraph], layers: Sequence[int]) -> dict[str, Any]:
     """Per layer the mean F1 of N2G and token lookup (held-out, random windows) over fitted neurons, and the
-    means over layers of the margins, as `benchmarks/quality.py` reports them."""
-    per_layer: dict[str, dict[str, float | None]] = {}
+    means over layers of the margins: `n2g.report`'s summaries, as `benchmarks/quality.py` reports them."""
+    summaries = {s["layer"]: s for s in layer_summaries(neuron_frame({"variant": graphs}))}
+    per_layer: dict[str, dict[str, Any]] = {}
     for layer in layers:
-        fitted = [g for g in graphs if g.layer == layer and g.status == "fitted"]
-        row = {f"{method}_{name}": mean_defined([g.scores[method][split]["f1"] for g in fitted])
-               for method in ("n2g", "token_lookup") for name, split in (("f1", "test"), ("ood_f1", "random"))}
-        row["margin"] = _minus(row["n2g_f1"], row["token_lookup_f1"])
-        row["ood_margin"] = _minus(row["n2g_ood_f1"], row["token_lookup_ood_f1"])
-        row["swept_roots"] = sum(g.stats.get("swept", 0) for g in fitted)
+        s = summaries.get(layer, {})
+        row = {name: s.get(column) for name, column in _COLUMNS.items()}
+        row["margin"] = margin([s], "n2g_test_f1", "token_lookup_test_f1") if s else None
+        row["ood_margin"] = margin([s], "n2g_random_f1", "token_lookup_random_f1") if s else None
+        row["swept_roots"] = sum(g.stats.get("swept", 0) for g in graphs if g.layer == layer and g.status == "fitted")
         per_layer[str(layer)] = row
+    ordered = [summaries[layer] for layer in layers if layer in summaries]
     return {"layers": per_layer,
-            "mean_margin_over_token_lookup": mean_defined([r["margin"] for r in per_layer.values()]),
-            "ood_margin_over_token_lookup": mean_defined([r["ood_margin"] for r in per_layer.values()])}
+            "mean_margin_over_token_lookup": margin(ordered, "n2g_test_f1", "token_lookup_test_f1"),
+            "ood_margin_over_token_lookup": margin(ordered, "n2g_random_f1", "token_lookup_random_f1")}
 
 
-def _minus(a: float | None, b: float | None) -> float | None:
-    return None if a is None or b is None else a - b
-
+_COLUMNS = {"n2g_f1": "n2g_test_f1", "n2g_ood_f1": "n2g_random_f1", "token_lookup_f1": "token_lookup_test_f1",
+            "token_lookup_ood_f1": "token_lookup_random_f1"}  # this benchmark's names -> `n2g.report`'s
 
 if __name__ == "__main__":
     sys.exit(main())
