@@ -40,13 +40,13 @@ from typing import Any
 
 import torch
 
-from n2g.cli import run_guarded
+from n2g.cli.main import run_guarded
 from n2g.errors import N2GError
-from n2g.exemplar_mining import ExemplarMiner, MiningConfig, StopForward
-from n2g.exemplar_run import mine_exemplars, window_batches, window_stream
-from n2g.model_loading import LoadedModel, load_model
+from n2g.exemplars.miner import ExemplarMiner, MiningConfig, StopForward
+from n2g.exemplars.run import mine_exemplars, window_batches, window_stream
+from n2g.exemplars.windows import WindowBatch
+from n2g.model.loading import LoadedModel, load_model
 from n2g.specs import parse_index_spec
-from n2g.windows import WindowBatch
 
 PROG = "benchmarks/exemplars.py"
 

@@ -5,7 +5,7 @@ One at a time means what fitting a lone neuron costs (`n2g fit L:N`, or the orig
 neuron with `FitConfig.sequential`, so each neuron pays its own pass over the random windows (which its
 out-of-distribution score needs) and its own prune, saliency and augmentation passes. Batched means one
 `LayerFitter` per layer, as `n2g fit --layers ...` runs: one random-window pass to the deepest layer serves every
-neuron of every layer (`n2g.random_truth`; a forward pass computes them all), and each stage packs the rows of all
+neuron of every layer (`n2g.fit.random_truth`; a forward pass computes them all), and each stage packs the rows of all
 neurons of a layer into shared passes. The random-window pass is timed apart in both modes, so
 `fit_stages_speedup` shows what batching gains on the stages after it. Both modes run the lm augmentation's
 ranking passes in the same dtype (`--lm-dtype`, default auto: bf16 where the device has it natively).
@@ -40,16 +40,16 @@ from typing import Any
 
 import torch
 
-from n2g.augmentation import LM_DTYPES, AugmentConfig
-from n2g.cli import run_guarded
-from n2g.exemplar_mining import MiningConfig
-from n2g.exemplar_run import mine_exemplars
-from n2g.exemplar_store import ExemplarSet
-from n2g.fitting import FitConfig, LayerFitter
-from n2g.model_loading import LoadedModel, load_model
-from n2g.neuron_graph import NeuronGraph
-from n2g.random_truth import RandomWindowTruth
-from n2g.scoring import mean_defined
+from n2g.cli.main import run_guarded
+from n2g.exemplars.files import ExemplarSet
+from n2g.exemplars.miner import MiningConfig
+from n2g.exemplars.run import mine_exemplars
+from n2g.fit.augmentation import LM_DTYPES, AugmentConfig
+from n2g.fit.fitter import FitConfig, LayerFitter
+from n2g.fit.random_truth import RandomWindowTruth
+from n2g.graphs.neuron_graph import NeuronGraph
+from n2g.graphs.scoring import mean_defined
+from n2g.model.loading import LoadedModel, load_model
 from n2g.specs import parse_index_spec
 
 PROG = "benchmarks/fit.py"

@@ -21,12 +21,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from n2g.augmentation import AugmentConfig
-from n2g.cli import run_guarded
-from n2g.exemplar_run import default_mining
-from n2g.fitting import FitConfig
-from n2g.model_loading import load_model
-from n2g.report_run import ReportPlan, run_report
+from n2g.cli.main import run_guarded
+from n2g.exemplars.run import default_mining
+from n2g.fit.augmentation import AugmentConfig
+from n2g.fit.fitter import FitConfig
+from n2g.model.loading import load_model
+from n2g.report.run import ReportPlan, run_report
 from n2g.specs import parse_index_spec
 
 PROG = "benchmarks/quality.py"

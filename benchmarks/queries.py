@@ -34,7 +34,7 @@ _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
 from ingest.store import open_store  # noqa: E402
-from n2g.cli import run_guarded  # noqa: E402
+from n2g.cli.main import run_guarded  # noqa: E402
 from queries.search import NeuronSearch, SearchFilter  # noqa: E402
 
 

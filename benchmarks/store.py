@@ -5,9 +5,9 @@ built with `NeuronGraph.insert` from patterns that look like real ones: a vocabu
 strings drawn with a Zipf-like frequency (leading-space words, bare and capitalised words, sub-word pieces,
 punctuation, whitespace and newlines, numbers, a few non-ASCII pieces), so tokens are shared between neurons as
 LM tokens are; 1-4 activating tokens (roots) per neuron; context up to 5 steps deep with `gap` nodes (never two
-in a row, never last, as `n2g.graph_building.context_steps` makes them); a few induction-like neurons whose activating
+in a row, never last, as `n2g.fit.building.context_steps` makes them); a few induction-like neurons whose activating
 token is also in context; random counts, activations and importances; ~5% dead and ~1% failed neurons; scores
-and stats shaped like `n2g.fitting`'s; a top example per neuron; and exact duplicates planted across layers (~2%),
+and stats shaped like `n2g.fit.fitter`'s; a top example per neuron; and exact duplicates planted across layers (~2%),
 which must share a signature and band keys. Everything is drawn from `--seed`, so a run is deterministic. Each
 graph keeps its JSON text as reading it from a graph file leaves it (`NeuronGraph.source_json`), so the load
 stores the JSON as read, as `n2g load` does, instead of serialising it again.
@@ -59,9 +59,9 @@ from typing import Any
 from ingest import graph_rows, schema
 from ingest.store import GraphStore, open_store
 from ingest.store_loader import LoadResult, load_graphs
-from n2g.cli import run_guarded
+from n2g.cli.main import run_guarded
 from n2g.errors import N2GError
-from n2g.neuron_graph import GAP, TOKEN, NeuronGraph, PatternStep
+from n2g.graphs.neuron_graph import GAP, TOKEN, NeuronGraph, PatternStep
 
 PROG = "benchmarks/store.py"
 MODEL = "synthetic-lm"
@@ -236,7 +236,7 @@ def _scores(rng: random.Random) -> dict[str, Any]:
                           ("ngram5", rng.uniform(0.0, 0.3))):
         scores[name] = {"test": _split_scores(rng, quality, test_tokens),
                         "random": _split_scores(rng, quality * 0.7, random_tokens)}
-    scores["test"], scores["random"] = scores["n2g"]["test"], scores["n2g"]["random"]  # as n2g.fitting does
+    scores["test"], scores["random"] = scores["n2g"]["test"], scores["n2g"]["random"]  # as n2g.fit.fitter does
     return scores
 
 

@@ -1,7 +1,7 @@
 """Benchmark the ceiling of the pivot sweep: how much held-out F1 over token lookup any ranking of substitutes
 could buy, measured by handing the sweep the answers.
 
-The sweep (`n2g.pivot_sweep`) ranks vocabulary tokens by a first-order gradient and measures the best N at each
+The sweep (`n2g.fit.pivot_sweep`) ranks vocabulary tokens by a first-order gradient and measures the best N at each
 source prompt's pivot; a token that fires there becomes a root with the source's context. The quality goal
 (issue 6: +0.10 mean held-out F1 over token lookup) hinges on the tokens that fire in held-out text but never in
 training, so this fits the quality benchmark's neurons, on its exemplars, in up to four variants:
@@ -14,7 +14,7 @@ training, so this fits the quality benchmark's neurons, on its exemplars, in up 
   matches wherever the token occurs: the most a found substitute can add to recall.
 
 All variants share one random-window pass per layer and alternate layer by layer. The graphs are scored exactly
-as `n2g fit` scores them (`n2g.fitting.score_all`): N2G and token lookup on the held-out windows and on the odd
+as `n2g fit` scores them (`n2g.fit.fitter.score_all`): N2G and token lookup on the held-out windows and on the odd
 half of the random windows.
 
 Usage: python benchmarks/sweep_ceiling.py --exemplars DIR [--layers 0:5] [--neurons-per-layer 32] [--seed 0]
@@ -32,20 +32,20 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from n2g.augmentation import AugmentConfig
-from n2g.cli import run_guarded
+from n2g.cli.main import run_guarded
 from n2g.errors import N2GError
-from n2g.exemplar_store import ExemplarSet
-from n2g.fitting import FitConfig, LayerFitter
-from n2g.model_loading import load_model
-from n2g.neuron_graph import NeuronGraph
-from n2g.pivot_sweep import PivotSweep, Substitute
-from n2g.prompt import Prompt
-from n2g.random_truth import RandomWindowTruth
-from n2g.report import layer_summaries, margin, neuron_frame
-from n2g.report_run import sample_neurons
+from n2g.exemplars.files import ExemplarSet
+from n2g.fit.augmentation import AugmentConfig
+from n2g.fit.fitter import FitConfig, LayerFitter
+from n2g.fit.pivot_sweep import PivotSweep, Substitute
+from n2g.fit.prompt import Prompt
+from n2g.fit.random_truth import RandomWindowTruth
+from n2g.graphs.neuron_graph import NeuronGraph
+from n2g.model.loading import load_model
+from n2g.model.token_keys import Vocabulary
+from n2g.report.run import sample_neurons
+from n2g.report.tables import layer_summaries, margin, neuron_frame
 from n2g.specs import parse_index_spec
-from n2g.token_keys import Vocabulary
 
 PROG = "benchmarks/sweep_ceiling.py"
 VARIANTS = ("gradient", "oracle", "gradient_bare", "oracle_bare")
@@ -145,7 +145,7 @@ def _held_out_tokens(exemplars: ExemplarSet, layer: int, neurons: Sequence[int],
 
 def _summary(graphs: Sequence[NeuronGraph], layers: Sequence[int]) -> dict[str, Any]:
     """Per layer the mean F1 of N2G and token lookup (held-out, random windows) over fitted neurons, and the
-    means over layers of the margins: `n2g.report`'s summaries, as `benchmarks/quality.py` reports them."""
+    means over layers of the margins: `n2g.report.tables`'s summaries, as `benchmarks/quality.py` reports them."""
     summaries = {s["layer"]: s for s in layer_summaries(neuron_frame({"variant": graphs}))}
     per_layer: dict[str, dict[str, Any]] = {}
     for layer in layers:
@@ -162,7 +162,7 @@ def _summary(graphs: Sequence[NeuronGraph], layers: Sequence[int]) -> dict[str, 
 
 
 _COLUMNS = {"n2g_f1": "n2g_test_f1", "n2g_ood_f1": "n2g_random_f1", "token_lookup_f1": "token_lookup_test_f1",
-            "token_lookup_ood_f1": "token_lookup_random_f1"}  # this benchmark's names -> `n2g.report`'s
+            "token_lookup_ood_f1": "token_lookup_random_f1"}  # this benchmark's names -> `n2g.report.tables`'s
 
 if __name__ == "__main__":
     sys.exit(main())

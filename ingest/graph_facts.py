@@ -21,7 +21,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from n2g.neuron_graph import NeuronGraph
+from n2g.graphs.neuron_graph import NeuronGraph
 
 BANDS, ROWS = 20, 5
 _PRIME = (1 << 31) - 1

@@ -35,8 +35,8 @@ from ingest.graph_facts import (
     signature,
 )
 from ingest.packed_text import pack_column, unpack_column
-from n2g.neuron_graph import TOKEN, NeuronGraph, TrieNode
-from n2g.token_keys import normalise_token
+from n2g.graphs.neuron_graph import TOKEN, NeuronGraph, TrieNode
+from n2g.model.token_keys import normalise_token
 
 _ARROW = {schema.STRING: pa.string(), schema.INT64: pa.int64(), schema.DOUBLE: pa.float64(),
           schema.STRING_LIST: pa.list_(pa.string()), schema.PACKED_TEXT: pa.large_binary()}

@@ -21,15 +21,15 @@ from pathlib import Path
 from ingest import schema
 from ingest.store import GraphStore
 from ingest.store_loader import GraphSource, TopExamples, load_graphs
-from n2g.augmentation import AugmentConfig
 from n2g.errors import N2GError
-from n2g.exemplar_mining import MiningConfig
-from n2g.exemplar_run import mine_exemplars
-from n2g.exemplar_store import ExemplarSet
-from n2g.fitting import FitConfig
-from n2g.graph_files import GraphDirectory
-from n2g.graph_run import fit_graphs
-from n2g.model_loading import LoadedModel
+from n2g.exemplars.files import ExemplarSet
+from n2g.exemplars.miner import MiningConfig
+from n2g.exemplars.run import mine_exemplars
+from n2g.fit.augmentation import AugmentConfig
+from n2g.fit.fitter import FitConfig
+from n2g.fit.run import fit_graphs
+from n2g.graphs.files import GraphDirectory
+from n2g.model.loading import LoadedModel
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
     (:Model {name})                                    one per model; `settings` records how its graphs were made
     (:Neuron {id, model, layer, neuron, ...})          scores, status, graph JSON and facts precomputed at ingest
     (:Token {text})                                    a graph key (what matching compares), the lookup entry point
-    (:TokenKey {key})                                  the normalised form (`n2g.token_keys.normalise_token`)
+    (:TokenKey {key})                                  the normalised form (`n2g.model.token_keys.normalise_token`)
     (:GraphNode {id, ...})                             one trie node; walk (:Neuron)-[:HAS_ROOT]->()-[:PRECEDED_BY*]->()
     (:Band {key})                                      a MinHash LSH band (an integer) shared by candidate duplicates
 

@@ -19,9 +19,9 @@ from ingest import schema
 from ingest.graph_rows import RowBuilder
 from ingest.store import GraphStore
 from n2g.errors import N2GError
-from n2g.exemplar_store import ExemplarSet, NeuronExemplars
-from n2g.graph_files import GraphDirectory
-from n2g.neuron_graph import NeuronGraph
+from n2g.exemplars.files import ExemplarSet, NeuronExemplars
+from n2g.graphs.files import GraphDirectory
+from n2g.graphs.neuron_graph import NeuronGraph
 
 EXAMPLE_TOKENS = 12
 T = TypeVar("T")
@@ -177,7 +177,7 @@ def find_graph_directories(work_dir: Path) -> list[Path]:
 
 def graph_sources(directories: Sequence[Path], with_examples: bool = True) -> list[GraphSource]:
     """A source per graph directory, with the top examples of the exemplars it was fitted from."""
-    from n2g.model_loading import load_tokenizer
+    from n2g.model.loading import load_tokenizer
 
     sources, tokenizers = [], {}
     for path in directories:

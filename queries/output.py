@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from n2g.rendering import visible_text
+from n2g.graphs.rendering import visible_text
 
 FORMATS = ("table", "json", "csv")
 HIDDEN_IN_TABLE = ("graph_json",)  # too long for a terminal; JSON and CSV carry it

@@ -9,7 +9,7 @@
         search.duplicates(mode="similar", min_overlap=0.9)           # cross-layer duplicate pairs
         search.query("MATCH (n:Neuron) WHERE n.layer = $layer RETURN count(n) AS n", layer=3)
 
-Token matching uses graph building's normalisation (`n2g.token_keys`): `import` finds the neurons that fire on
+Token matching uses graph building's normalisation (`n2g.model.token_keys`): `import` finds the neurons that fire on
 ` import` or `Import` too; `exact=True` matches the stored token text only. The embedded store is opened
 read-only, so searching works while an ingest is writing.
 """
@@ -26,8 +26,8 @@ import pandas as pd
 from ingest import schema
 from ingest.store import DEFAULT_DB, GraphStore, open_store
 from n2g.errors import N2GError
-from n2g.neuron_graph import NeuronGraph
-from n2g.token_keys import normalise_token
+from n2g.graphs.neuron_graph import NeuronGraph
+from n2g.model.token_keys import normalise_token
 from queries.templates import Template, template
 
 DUPLICATE_MODES = ("similar", "subset")

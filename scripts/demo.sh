@@ -15,9 +15,9 @@ echo "== neurons whose top windows peak on 'import' =="
 "$BIN/n2g" show --exemplars "$OUT/exemplars" --peak-token import --top 5
 NEURON=$("$BIN/python" - "$OUT/exemplars" <<'PY'
 import sys
-from n2g.exemplar_display import peak_token_neurons
-from n2g.exemplar_store import ExemplarSet
-from n2g.model_loading import load_tokenizer
+from n2g.exemplars.display import peak_token_neurons
+from n2g.exemplars.files import ExemplarSet
+from n2g.model.loading import load_tokenizer
 ex = ExemplarSet(sys.argv[1])
 hits = peak_token_neurons(ex, "import", load_tokenizer("smollm2-135m"))
 print(f"{hits[0][2]}.{hits[0][3]}" if hits else "")

@@ -61,7 +61,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_model(tiny_model_dir: Path):
-    from n2g.model_loading import load_model
+    from n2g.model.loading import load_model
 
     return load_model(str(tiny_model_dir), device="cpu", dtype="fp32")
 
@@ -74,3 +74,11 @@ def small_corpus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (directory / f"{name}.txt").write_text((STDLIB / name).read_text())
     (directory / "zz_copy_of_bisect.txt").write_text((STDLIB / "bisect.py").read_text())
     return directory
+
+
+@pytest.fixture(scope="session")
+def planted_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The planted store (`tests.factories.planted_store`), shared read-only by the search tests."""
+    from tests.factories import planted_store
+
+    return planted_store(tmp_path_factory.mktemp("planted"))

@@ -1,6 +1,6 @@
 // name: context_token
 // description: Neurons whose graph needs one token in its context: the stored texts of its normalised key, or the one exact text.
-// param key: STRING  the token's normalised key (n2g.token_keys.normalise_token)
+// param key: STRING  the token's normalised key (n2g.model.token_keys.normalise_token)
 // param exact: BOOL  true: only the stored text equal to `text`
 // param text: STRING  the raw token text, when exact is true
 // param any_model: BOOL  true: every model

@@ -1,0 +1,1 @@
+"""The command line: `n2g` and `n2g-search`."""

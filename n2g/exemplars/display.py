@@ -1,0 +1,58 @@
+"""Plain-text views of mined exemplars, for `n2g show`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from n2g.exemplars.files import ExemplarSet
+from n2g.model.loading import load_tokenizer
+from n2g.specs import parse_neuron_id
+
+_BEFORE, _AFTER = 12, 3  # tokens of context printed around a window's peak
+
+
+def _tokenizer(exemplars: ExemplarSet, model: str | None) -> Any:
+    return load_tokenizer(model or exemplars.manifest["settings"]["model"])
+
+
+def print_neuron(exemplars: ExemplarSet, neuron_id: str, top: int, model: str | None) -> None:
+    layer, neuron = parse_neuron_id(neuron_id)
+    found = exemplars.neuron(layer, neuron)
+    tokenizer = _tokenizer(exemplars, model)
+    print(f"neuron {layer}.{neuron}: a_max {found.a_max:.3f}, fires on {100 * found.fire_rate:.1f}% of tokens")
+    for rank, (value, tokens, peak, doc) in enumerate(
+            zip(found.values.tolist(), found.tokens, found.peak_pos, found.documents)):
+        if rank >= top:
+            break
+        before = tokenizer.decode(tokens[max(0, peak - _BEFORE):peak])
+        after = tokenizer.decode(tokens[peak + 1:peak + 1 + _AFTER])
+        text = f"{before}[[{tokenizer.decode(tokens[peak:peak + 1])}]]{after}"
+        print(f"  {value:7.3f}  {text!r}  ({doc})")
+
+
+def peak_token_neurons(exemplars: ExemplarSet, token: str, tokenizer: Any,
+                       min_share: float = 0.5) -> list[tuple[float, float, int, int]]:
+    """(share, a_max, layer, neuron) of neurons where at least `min_share` of the top-k windows peak on
+    `token` (compared without surrounding whitespace), most consistent first, then strongest."""
+    wanted = token.strip()
+    hits: list[tuple[float, float, int, int]] = []
+    for layer in exemplars.layers:
+        shard = exemplars.layer(layer)
+        peak_ids = shard["tokens"].gather(2, shard["peak_pos"].unsqueeze(-1)).squeeze(-1)  # [neuron, k]
+        decoded = {tid: tokenizer.decode([tid]).strip() for tid in peak_ids.unique().tolist()}
+        matches = torch.tensor([[decoded[t] == wanted for t in row] for row in peak_ids.tolist()])
+        filled = shard["window_ids"] >= 0
+        share = (matches & filled).sum(1) / filled.sum(1).clamp(min=1)
+        for row in (share >= min_share).nonzero().squeeze(1).tolist():
+            hits.append((float(share[row]), float(shard["a_max"][row]), layer, int(shard["neurons"][row])))
+    return sorted(hits, reverse=True)
+
+
+def print_peak_token_neurons(exemplars: ExemplarSet, token: str, top: int, model: str | None) -> None:
+    hits = peak_token_neurons(exemplars, token, _tokenizer(exemplars, model))
+    print(f"{len(hits)} neurons have at least half of their top windows peaking on {token.strip()!r}"
+          + (f"; the {min(top, len(hits))} most consistent:" if hits else ""))
+    for share, a_max, layer, neuron in hits[:top]:
+        print(f"  {layer}.{neuron}  {100 * share:3.0f}% of windows  a_max {a_max:.3f}")

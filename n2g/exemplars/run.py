@@ -1,0 +1,195 @@
+"""A whole `n2g exemplars` run: drive the miner over a corpus without ever losing work.
+
+- The state is checkpointed every `checkpoint_every_s`, on Ctrl-C (which is deferred to the end of the batch
+  in flight, so a checkpoint never holds a half-merged batch), and once more before the shards are written.
+- Re-running the same command resumes from the checkpoint. The windows it skips are re-read and checked
+  against a digest of those the checkpoint processed, so a corpus that changed in between is refused.
+- Re-running a finished run does nothing; the same directory with other settings is refused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from n2g.errors import N2GError
+from n2g.exemplars import files as store
+from n2g.exemplars.corpus import iter_documents
+from n2g.exemplars.miner import ExemplarMiner, MiningConfig, chain_digest
+from n2g.exemplars.prefetch import prefetch
+from n2g.exemplars.windows import Window, WindowBatch, WindowStream, batch_windows
+from n2g.model.loading import LoadedModel
+from n2g.specs import format_index_spec, portable_spec
+
+log = logging.getLogger(__name__)
+_VOLATILE = ("batch_size", "checkpoint_every_s", "sparse_merge")  # settings that do not change the result
+
+
+def fingerprint(model: LoadedModel, corpus: str, config: MiningConfig) -> dict[str, Any]:
+    """Everything that changes the result; a resumed run must match it exactly."""
+    settings = dataclasses.asdict(config)
+    for volatile in _VOLATILE:
+        settings.pop(volatile)
+    settings.update(model=model.name, corpus=portable_spec(corpus), prepend_bos=model.prepend_bos,
+                    dtype=str(model.dtype), format_version=store.FORMAT_VERSION, layers=list(config.layers),
+                    neurons=None if config.neurons is None else list(config.neurons))
+    return settings
+
+
+def window_stream(model: LoadedModel, corpus: str, config: MiningConfig,
+                  on_document: Callable[[str], object] | None = None) -> WindowStream:
+    """The corpus as the windows this config mines."""
+    return WindowStream(iter_documents(corpus, config.text_field), model.tokenizer, config.window_len,
+                        config.min_window_len, config.max_tokens, config.max_windows_per_doc, on_document)
+
+
+def window_batches(windows: Iterable[Window], model: LoadedModel, config: MiningConfig) -> Iterator[WindowBatch]:
+    """Windows batched as the model takes them (BOS column by its policy, right-padded)."""
+    return batch_windows(windows, config.batch_size, config.window_len, model.pad_token_id, model.bos_to_prepend)
+
+
+# Corpus tokens mined by default: enough for stable top-20 exemplars, sized so that a few neurons of an early
+# layer finish in minutes on a 2-core CPU; a GPU mines millions of tokens in that time.
+DEFAULT_MAX_TOKENS = {"cpu": 200_000, "cuda": 5_000_000}
+DEFAULT_MINING_BATCH = {"cpu": 32, "cuda": 256}
+CPU_WINDOWS_PER_DOC = 8  # spread a small CPU token budget over more files (held-out scoring splits by file)
+
+
+def default_mining(model: LoadedModel, layers: Sequence[int], neurons: Sequence[int] | None,
+                   max_tokens: int | None, top_k: int, seed: int) -> MiningConfig:
+    device = model.device.type if model.device.type in DEFAULT_MAX_TOKENS else "cpu"
+    return MiningConfig(layers=tuple(layers), neurons=None if neurons is None else tuple(neurons), top_k=top_k,
+                        max_tokens=max_tokens or DEFAULT_MAX_TOKENS[device], batch_size=DEFAULT_MINING_BATCH[device],
+                        max_windows_per_doc=CPU_WINDOWS_PER_DOC if device == "cpu" else None, seed=seed)
+
+
+def mine_exemplars(model: LoadedModel, corpus: str, out_dir: str | Path, config: MiningConfig,
+                   progress: bool = True) -> dict[str, Any]:
+    """Mine exemplars of `corpus` into `out_dir`, resuming an unfinished run there; returns the manifest."""
+    out = Path(out_dir)
+    _check_fits_model(model, config)
+    settings = fingerprint(model, corpus, config)
+    done = _finished_run(out, settings)
+    if done is not None:
+        return done
+    store.prepare_directory(out)
+    miner = ExemplarMiner(model, config)
+    checkpoint = store.load_checkpoint(out)
+    if checkpoint is not None:
+        _check_same_settings(out, checkpoint["settings"], settings)
+        miner.load_state(checkpoint["state"])
+        log.warning("resuming %s after %d windows (%d tokens)", out, miner.windows_done, miner.tokens_done)
+    with store.documents_writer(out) as names:
+        stream = window_stream(model, corpus, config, lambda name: names.write(store.document_line(name)))
+        _sweep(miner, stream, out, settings, progress)
+        if miner.windows_done == 0:
+            raise N2GError(f"corpus {corpus!r} gave no text: no window of at least {config.min_window_len} tokens")
+        _save(out, settings, miner)  # a kill while the shards are written loses nothing
+        documents = stream.documents_read
+    return _write_results(miner, documents, out, settings)
+
+
+def _check_fits_model(model: LoadedModel, config: MiningConfig) -> None:
+    n_ctx = int(getattr(model.bridge.cfg, "n_ctx", 0) or 0)
+    needed = config.window_len + int(model.prepend_bos)
+    if n_ctx and needed > n_ctx:
+        raise N2GError(f"--window-len {config.window_len} needs {needed} positions"
+                       f"{' with BOS' if model.prepend_bos else ''}, but {model.name} has a context of {n_ctx}")
+
+
+def _finished_run(out: Path, settings: dict[str, Any]) -> dict[str, Any] | None:
+    manifest = store.read_manifest(out)
+    if manifest is None:
+        return None
+    _check_same_settings(out, manifest["settings"], settings)
+    store.remove_leftovers(out)  # a kill between the manifest and the clean-up left these behind
+    log.warning("%s already holds these exemplars: nothing to do", out)
+    return manifest
+
+
+def _check_same_settings(out: Path, found: dict[str, Any], wanted: dict[str, Any]) -> None:
+    differing = sorted(key for key in set(found) | set(wanted) if found.get(key) != wanted.get(key))
+    if differing:
+        raise N2GError(f"{out} holds exemplars made with other settings ({', '.join(differing)}): "
+                       f"use another --out directory or delete it")
+
+
+def _save(out: Path, settings: dict[str, Any], miner: ExemplarMiner) -> None:
+    store.save_checkpoint(out, {"settings": settings, "state": miner.state()})
+
+
+@contextmanager
+def deferred_interrupt() -> Iterator[Callable[[], bool]]:
+    """While active, Ctrl-C only raises a flag, read between batches (main thread only)."""
+    received = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield received.is_set
+        return
+    previous = signal.signal(signal.SIGINT, lambda *_: received.set())
+    try:
+        yield received.is_set
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _skip_processed(windows: Iterator[Window], miner: ExemplarMiner) -> Iterator[Window]:
+    """Advance past the windows a resumed checkpoint already holds, checking they are the same windows."""
+    digest = ""
+    for _ in range(miner.windows_done):
+        window = next(windows, None)
+        if window is None:
+            break
+        digest = chain_digest(digest, np.asarray(window.tokens, dtype=np.int64))
+    if digest != miner.digest:
+        raise N2GError("the corpus changed since this run was checkpointed (its first windows differ): "
+                       "restore it, or delete the --out directory to start over")
+    return windows
+
+
+def _sweep(miner: ExemplarMiner, stream: WindowStream, out: Path, settings: dict[str, Any],
+           progress: bool) -> None:
+    config = miner.config
+    windows = _skip_processed(iter(stream), miner)
+    batches = prefetch(window_batches(windows, miner.model, config))
+    bar = tqdm(total=config.max_tokens, initial=miner.tokens_done, unit="tok", unit_scale=True,
+               disable=not progress, desc=f"exemplars L{format_index_spec(list(config.layers))}",
+               mininterval=1.0)
+    last_save = time.monotonic()
+    with deferred_interrupt() as interrupted, bar:
+        for batch in batches:
+            miner.process(batch)
+            bar.update(batch.n_tokens)
+            if interrupted():
+                _save(out, settings, miner)
+                raise N2GError(f"interrupted after {miner.tokens_done} tokens; checkpoint saved in {out}: "
+                               f"run the same command again to resume")
+            if time.monotonic() - last_save >= config.checkpoint_every_s:
+                _save(out, settings, miner)
+                last_save = time.monotonic()
+
+
+def _write_results(miner: ExemplarMiner, documents: int, out: Path, settings: dict[str, Any]) -> dict[str, Any]:
+    config, model = miner.config, miner.model
+    for layer in config.layers:
+        store.save_tensors(store.layer_file(out, layer), miner.layer_shard(layer))
+    store.save_tensors(out / store.RANDOM_WINDOWS, miner.sample.tensors(config.window_len, model.pad_token_id))
+    neurons = list(config.neurons) if config.neurons is not None else list(range(model.d_mlp))
+    manifest = {"status": "complete", "settings": settings, "layers": list(config.layers),
+                "layers_spec": format_index_spec(list(config.layers)), "neurons": neurons,
+                "neurons_spec": format_index_spec(neurons), "d_mlp": model.d_mlp, "n_layers": model.n_layers,
+                "tokens": miner.tokens_done, "windows": miner.windows_done, "documents": documents,
+                "hook": "blocks.{layer}.mlp.hook_post", "tensors": store.LAYER_TENSORS}
+    store.save_json(out / store.MANIFEST, manifest)  # written last: its presence means every file is whole
+    store.remove_leftovers(out)
+    return manifest
+

@@ -1,0 +1,62 @@
+"""Plain-text views of fitted graphs for `n2g show` and `n2g predict`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from n2g.graphs.neuron_graph import GAP, NeuronGraph
+from n2g.graphs.prediction import GraphMatcher
+from n2g.graphs.rendering import visible_text
+from n2g.graphs.scoring import format_score
+from n2g.model.loading import LoadedModel
+from n2g.model.probe import LayerProbe
+from n2g.model.token_keys import Vocabulary
+
+
+def graph_summary(graph: NeuronGraph) -> str:
+    """Identity, scores against the baselines, then each pattern as it reads left to right."""
+    lines = [f"neuron {graph.name} of {graph.model}: {graph.status}"
+             + (f" ({graph.reason})" if graph.reason else "") + f", a_max {graph.a_max:.3f}"]
+    if graph.scores:
+        for split in ("test", "random"):
+            parts = [f"{name} F1 {format_score(graph.scores[name][split]['f1'], 2)}"
+                     for name in ("n2g", "token_lookup", "ngram5")]
+            lines.append(f"  {split:6s} " + ", ".join(parts))
+    lines.append("  patterns (context ... activating token, activation as a fraction of a_max):")
+    for pattern, activation in patterns(graph):
+        lines.append(f"    {activation:5.2f}  {pattern}")
+    return "\n".join(lines)
+
+
+def patterns(graph: NeuronGraph) -> list[tuple[str, float]]:
+    """Every complete pattern of the trie, strongest first, written in reading order with `*` for gaps."""
+    found: list[tuple[str, float]] = []
+
+    def walk(node: Any, path: list[str]) -> None:
+        here = path + ["*" if node.kind == GAP else f"[{visible_text(node.token or node.key or '')}]"]
+        if node.end_activation is not None:
+            found.append((" ".join(reversed(here)), node.end_activation))
+        for child in node.children:
+            walk(child, here)
+
+    for root in graph.roots:
+        walk(root, [])
+    return sorted(found, key=lambda item: -item[1])
+
+
+def prediction_table(graph: NeuronGraph, model: LoadedModel, text: str) -> str:
+    """Per token: the graph's prediction and the neuron's real activation, both as fractions of a_max."""
+    vocab = Vocabulary(model.tokenizer, graph.token_matching)
+    tokens = model.tokenizer(text, add_special_tokens=False)["input_ids"]
+    if not tokens:
+        return "(no tokens)"
+    predicted = GraphMatcher(graph).predict(vocab.keys(tokens))
+    real = LayerProbe(model, graph.layer, 4096).neuron_acts([(graph.neuron, tokens)])[0] / graph.a_max
+    threshold = graph.activation_threshold
+    lines = [f"{'token':>24s}  predicted  real   (fires at >= {threshold} x a_max = {graph.a_max:.3f})"]
+    for token, p, r in zip(vocab.texts(tokens), predicted.tolist(), np.asarray(real).tolist()):
+        mark = "  <- fires" if r >= threshold else ""
+        lines.append(f"{visible_text(token)[:24]:>24s}  {p:9.2f}  {r:5.2f}{mark}")
+    return "\n".join(lines)

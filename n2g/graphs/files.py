@@ -1,0 +1,109 @@
+"""The graph directory: what `n2g fit` writes and what `n2g show`, `n2g predict` and ingest read.
+
+    DIR/manifest.json      model, exemplar directory, fit settings
+    DIR/layer_LL.jsonl     one graph per line (`NeuronGraph.to_json`), appended a group of neurons at a time
+
+Appends are flushed and fsynced per group, so a kill loses at most the group in flight; a torn last line (a kill
+mid-write) is cut off when the file is next opened for writing. A neuron already in the file is never fitted or
+written again, so re-running a finished fit changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from n2g.errors import N2GError
+from n2g.exemplars.files import prepare_directory, read_manifest, save_json
+from n2g.graphs.neuron_graph import NeuronGraph
+
+FORMAT = "n2g-graphs"
+FORMAT_VERSION = 1
+
+
+def layer_path(directory: Path, layer: int) -> Path:
+    return directory / f"layer_{layer:02d}.jsonl"
+
+
+class GraphDirectory:
+    def __init__(self, directory: str | Path) -> None:
+        self.dir = Path(directory)
+        self._index: dict[int, dict[int, str]] = {}
+
+    # -- writing ------------------------------------------------------------------------------------------------
+    def open_for_fit(self, settings: dict[str, Any]) -> None:
+        """Create the directory, or check that an existing one was fitted with the same settings."""
+        prepare_directory(self.dir)
+        found = read_manifest(self.dir)
+        if found is None:
+            save_json(self.dir / "manifest.json", {"format": FORMAT, "version": FORMAT_VERSION, **settings})
+            return
+        if found.get("format") != FORMAT:
+            raise N2GError(f"{self.dir} holds something other than n2g graphs: choose another --out")
+        differing = sorted(k for k in set(found) | set(settings) if k not in ("format", "version", "exemplars")
+                           and found.get(k) != settings.get(k))
+        if differing:
+            raise N2GError(f"{self.dir} holds graphs fitted with other settings ({', '.join(differing)}): "
+                           "use another --out or the same settings")
+
+    def done(self, layer: int) -> set[int]:
+        """Neurons of the layer already written; cuts a torn last line left by a kill."""
+        path = layer_path(self.dir, layer)
+        if not path.is_file():
+            return set()
+        data = path.read_bytes()
+        if data and not data.endswith(b"\n"):
+            with path.open("r+b") as handle:
+                handle.truncate(data.rfind(b"\n") + 1)
+        return set(self._read_index(layer, refresh=True))
+
+    def append(self, layer: int, graphs: Sequence[NeuronGraph]) -> None:
+        with layer_path(self.dir, layer).open("a", encoding="utf-8") as handle:
+            handle.write("".join(graph.to_json() + "\n" for graph in graphs))
+            handle.flush()
+            os.fsync(handle.fileno())
+        self._index.pop(layer, None)
+
+    # -- reading ------------------------------------------------------------------------------------------------
+    def manifest(self) -> dict[str, Any]:
+        found = read_manifest(self.dir)
+        if found is None or found.get("format") != FORMAT:
+            raise N2GError(f"no graphs in {self.dir}: run `n2g fit --out {self.dir}` first")
+        return found
+
+    def layers(self) -> list[int]:
+        return sorted(int(p.stem.split("_")[1]) for p in self.dir.glob("layer_*.jsonl"))
+
+    def _read_index(self, layer: int, refresh: bool = False) -> dict[int, str]:
+        if refresh or layer not in self._index:
+            path = layer_path(self.dir, layer)
+            index: dict[int, str] = {}
+            if path.is_file():
+                for line in path.read_text(encoding="utf-8").splitlines():
+                    if line.strip():
+                        try:
+                            index[int(json.loads(line)["neuron"])] = line
+                        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+                            continue  # a torn line: the fit that left it will redo that neuron
+            self._index[layer] = index
+        return self._index[layer]
+
+    def neurons(self, layer: int) -> set[int]:
+        """Neurons of the layer with a graph (read-only: unlike `done`, never cuts a torn line)."""
+        return set(self._read_index(layer))
+
+    def graph(self, layer: int, neuron: int) -> NeuronGraph:
+        self.manifest()
+        line = self._read_index(layer).get(neuron)
+        if line is None:
+            fitted = self.layers()
+            where = f"layers {fitted}" if fitted else "no layers yet"
+            raise N2GError(f"no graph for neuron {layer}:{neuron} in {self.dir} (it has {where})")
+        return NeuronGraph.from_json(line)
+
+    def graphs(self, layer: int) -> Iterator[NeuronGraph]:
+        for _, line in sorted(self._read_index(layer).items()):
+            yield NeuronGraph.from_json(line)

@@ -1,0 +1,234 @@
+"""A neuron's graph: a trie of the token patterns it fires on, with the neuron's identity and scores.
+
+Roots are activating tokens; a root's children are the context tokens before it, nearest first, so a path
+read from a root outwards is the pattern read right to left. A `gap` node stands for one or more unimportant
+tokens. A node where a training pattern ended carries `end_activation`, the largest activation (as a fraction of
+`a_max`) seen for a pattern ending there.
+
+Node values aggregate every path through the node (count, max activation, mean importance) instead of keeping
+the first insertion, so the graph does not depend on the order examples were seen. The paper's rules stay
+available for comparison (`node_values="first"`: the first insertion's values win; `prediction="longest"`: the
+longest complete match decides, see `n2g.graphs.prediction`); a graph carries the rules it was built and predicts with.
+
+`NeuronGraph.to_json()` / `from_json()` round-trip exactly; `FORMAT_VERSION` changes when the layout does.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from n2g.errors import N2GError
+
+FORMAT = "n2g-graph"
+FORMAT_VERSION = 1
+TOKEN, GAP = "token", "gap"
+NODE_VALUES = ("aggregate", "first")  # ours; the paper's first-insertion-wins
+PREDICTION_RULES = ("best", "longest")  # ours: the largest end of any complete match; the paper's: the longest
+
+
+@dataclass
+class TrieNode:
+    """One node. `key` is what matching compares (see `n2g.model.token_keys`); `token` the text as seen in the
+    model's vocabulary (for display). A gap node has neither."""
+
+    kind: str = TOKEN
+    key: str | None = None
+    token: str | None = None
+    count: int = 0
+    max_activation: float = 0.0  # of the activating token, over the paths through this node
+    importance_sum: float = 0.0  # of this node's token for the activating token, summed over paths
+    end_activation: float | None = None
+    end_count: int = 0
+    children: list[TrieNode] = field(default_factory=list)
+
+    @property
+    def importance(self) -> float:
+        return self.importance_sum / self.count if self.count else 0.0
+
+    @property
+    def is_end(self) -> bool:
+        return self.end_activation is not None
+
+    def find(self, kind: str, key: str | None) -> TrieNode | None:
+        """The child for (kind, key), None if absent."""
+        return next((c for c in self.children if c.kind == kind and c.key == key), None)
+
+    def child(self, kind: str, key: str | None, token: str | None) -> TrieNode:
+        """The child for (kind, key), created if absent."""
+        existing = self.find(kind, key)
+        if existing is not None:
+            return existing
+        node = TrieNode(kind=kind, key=key, token=token)
+        self.children.append(node)
+        return node
+
+    def visit(self, activation: float, importance: float, first_wins: bool = False) -> None:
+        if first_wins and self.count:
+            self.count += 1
+            self.importance_sum += self.importance_sum / (self.count - 1)  # the mean stays the first value
+            return
+        self.count += 1
+        self.max_activation = max(self.max_activation, activation)
+        self.importance_sum += importance
+
+    def end(self, activation: float, first_wins: bool = False) -> None:
+        if self.end_activation is None or not first_wins:
+            self.end_activation = activation if self.end_activation is None else max(self.end_activation, activation)
+        self.end_count += 1
+
+    def walk(self, depth: int = 0) -> Iterator[tuple[int, TrieNode]]:
+        yield depth, self
+        for child in self.children:
+            yield from child.walk(depth + 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"kind": self.kind, "count": self.count,
+                                "max_activation": round(self.max_activation, 6),
+                                "importance": round(self.importance, 6)}
+        if self.kind == TOKEN:
+            data.update(key=self.key, token=self.token)
+        if self.end_activation is not None:
+            data.update(end_activation=round(self.end_activation, 6), end_count=self.end_count)
+        if self.children:
+            data["children"] = [child.to_dict() for child in self.children]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrieNode:
+        count = int(data["count"])
+        return cls(kind=data["kind"], key=data.get("key"), token=data.get("token"), count=count,
+                   max_activation=float(data["max_activation"]),
+                   importance_sum=float(data["importance"]) * count,
+                   end_activation=data.get("end_activation"), end_count=int(data.get("end_count", 0)),
+                   children=[cls.from_dict(child) for child in data.get("children", [])])
+
+
+@dataclass(frozen=True)
+class PatternStep:
+    """One context position of a pattern, nearest the activating token first: a token or a gap."""
+
+    kind: str
+    key: str | None = None
+    token: str | None = None
+    importance: float = 0.0
+
+
+@dataclass
+class NeuronGraph:
+    model: str
+    layer: int
+    neuron: int
+    a_max: float
+    token_matching: str  # "exact" or "normalised": how `key`s were made (`n2g.model.token_keys`)
+    activation_threshold: float = 0.5
+    importance_threshold: float = 0.75
+    node_values: str = "aggregate"  # one of NODE_VALUES
+    prediction: str = "best"  # one of PREDICTION_RULES
+    status: str = "fitted"  # fitted | dead (never fired) | failed
+    reason: str | None = None
+    roots: list[TrieNode] = field(default_factory=list)
+    scores: dict[str, Any] = field(default_factory=dict)
+    stats: dict[str, Any] = field(default_factory=dict)
+    # The text `from_json` read, so that storing a graph read from a file need not serialise it again.
+    source_json: str | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def name(self) -> str:
+        return f"{self.layer}:{self.neuron}"
+
+    def find_root(self, key: str) -> TrieNode | None:
+        return next((root for root in self.roots if root.key == key), None)
+
+    def root(self, key: str, token: str) -> TrieNode:
+        """The root for `key`, created if absent."""
+        existing = self.find_root(key)
+        if existing is not None:
+            return existing
+        node = TrieNode(kind=TOKEN, key=key, token=token)
+        self.roots.append(node)
+        return node
+
+    def insert(self, key: str, token: str, activation: float, self_importance: float,
+               context: Sequence[PatternStep]) -> None:
+        """Add one pattern: the activating token (`key`) and its context steps, nearest first."""
+        first_wins = self.node_values == "first"
+        node = self.root(key, token)
+        node.visit(activation, self_importance, first_wins)
+        for step in context:
+            node = node.child(step.kind, step.key, step.token)
+            node.visit(activation, step.importance, first_wins)
+        node.end(activation, first_wins)
+
+    def nodes(self) -> Iterator[tuple[int, TrieNode]]:
+        """(depth, node) for every node, roots at depth 0."""
+        for root in self.roots:
+            yield from root.walk()
+
+    def node_count(self) -> int:
+        """Every trie node, gaps included."""
+        return sum(1 for _ in self.nodes())
+
+    def activating_tokens(self) -> list[str]:
+        return [root.key for root in self.roots if root.key is not None]
+
+    def context_tokens(self) -> list[str]:
+        """Distinct keys of the context (non-root token) nodes, in first-seen order."""
+        seen: dict[str, None] = {}
+        for depth, node in self.nodes():
+            if depth > 0 and node.kind == TOKEN and node.key is not None:
+                seen.setdefault(node.key)
+        return list(seen)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": FORMAT, "version": FORMAT_VERSION, "model": self.model, "layer": self.layer,
+                "neuron": self.neuron, "a_max": self.a_max, "token_matching": self.token_matching,
+                "activation_threshold": self.activation_threshold,
+                "importance_threshold": self.importance_threshold, "node_values": self.node_values,
+                "prediction": self.prediction, "status": self.status, "reason": self.reason,
+                "scores": self.scores, "stats": self.stats, "roots": [root.to_dict() for root in self.roots]}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False)
+
+    def stored_json(self) -> str:
+        """The JSON as read (unchanged graphs only: loaders do not edit what they read), else `to_json()`."""
+        return self.source_json if self.source_json is not None else self.to_json()
+
+    def __post_init__(self) -> None:
+        if self.node_values not in NODE_VALUES or self.prediction not in PREDICTION_RULES:
+            raise N2GError(f"unknown graph rules node_values={self.node_values!r}, prediction={self.prediction!r} "
+                           f"(known: {', '.join(NODE_VALUES)}; {', '.join(PREDICTION_RULES)})")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> NeuronGraph:
+        if data.get("format") != FORMAT:
+            raise N2GError("not an n2g graph (no \"format\": \"n2g-graph\")")
+        if data.get("version") != FORMAT_VERSION:
+            raise N2GError(f"graph format version {data.get('version')} is not supported "
+                           f"(this n2g reads version {FORMAT_VERSION})")
+        return cls(model=data["model"], layer=int(data["layer"]), neuron=int(data["neuron"]),
+                   a_max=float(data["a_max"]), token_matching=data["token_matching"],
+                   activation_threshold=float(data["activation_threshold"]),
+                   importance_threshold=float(data["importance_threshold"]),
+                   node_values=data.get("node_values", "aggregate"), prediction=data.get("prediction", "best"),
+                   status=data["status"],
+                   reason=data.get("reason"), scores=data.get("scores", {}), stats=data.get("stats", {}),
+                   roots=[TrieNode.from_dict(root) for root in data.get("roots", [])])
+
+    @classmethod
+    def from_json(cls, text: str) -> NeuronGraph:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise N2GError(f"graph is not valid JSON: {err.msg} at line {err.lineno}") from err
+        if not isinstance(data, dict):
+            raise N2GError("not an n2g graph (not a JSON object)")
+        try:
+            graph = cls.from_dict(data)
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            raise N2GError(f"damaged n2g graph ({type(err).__name__}: {err})") from err
+        graph.source_json = text.strip()
+        return graph

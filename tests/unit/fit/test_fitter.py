@@ -1,0 +1,182 @@
+"""Graph fitting end to end on a planted neuron: a tiny Llama whose layer-0 neuron fires on exactly one token,
+by hand-set weights. Also the graph directory (resume, idempotency) and batched vs one-neuron-at-a-time."""
+
+from __future__ import annotations
+
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from n2g.exemplars.files import ExemplarSet
+from n2g.exemplars.miner import MiningConfig
+from n2g.exemplars.run import mine_exemplars
+from n2g.fit.fitter import FitConfig, LayerFitter, Windows, random_halves
+from n2g.fit.run import fit_graphs
+from n2g.graphs.files import GraphDirectory, layer_path
+from n2g.graphs.prediction import GraphMatcher
+from n2g.model.loading import LoadedModel, load_model
+from n2g.model.probe import LayerProbe
+from n2g.model.token_keys import Vocabulary
+
+PLANTED = 5  # the neuron of layer 0 that fires on one token
+
+
+def _planted_token(model_dir: Path, corpus_dir: Path) -> int:
+    """The most frequent multi-character token of the corpus: it occurs in held-out and random windows."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    counts: Counter[int] = Counter()
+    for path in sorted(corpus_dir.glob("*.txt")):
+        counts.update(tokenizer(path.read_text(), add_special_tokens=False)["input_ids"])
+    return next(t for t, _ in counts.most_common() if len(tokenizer.decode([t]).strip()) >= 3)
+
+
+@pytest.fixture(scope="module")
+def planted(tiny_model_dir: Path, small_corpus_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    """(model directory, planted token id). Layer 0's attention output is zeroed, so the MLP sees the token
+    embedding alone; only the planted token has a component on dimension 0, and neuron PLANTED reads only
+    dimension 0 (gate and up), so its activation is silu(g x) * (g x) > 0 on that token and exactly 0 elsewhere."""
+    directory = tmp_path_factory.mktemp("planted")
+    for item in tiny_model_dir.iterdir():
+        shutil.copy(item, directory / item.name)
+    token = _planted_token(tiny_model_dir, small_corpus_dir)
+    weights = load_file(str(directory / "model.safetensors"))
+    embed = weights["model.embed_tokens.weight"]
+    embed[:, 0] = 0.0
+    embed[token, 0] = 4.0
+    weights["model.layers.0.self_attn.o_proj.weight"].zero_()
+    for name in ("gate_proj", "up_proj"):
+        rows = weights[f"model.layers.0.mlp.{name}.weight"]
+        rows[PLANTED] = 0.0
+        rows[PLANTED, 0] = 3.0
+    save_file(weights, str(directory / "model.safetensors"), metadata={"format": "pt"})
+    return directory, token
+
+
+@pytest.fixture(scope="module")
+def planted_model(planted) -> LoadedModel:
+    return load_model(str(planted[0]), device="cpu", dtype="fp32")
+
+
+@pytest.fixture(scope="module")
+def planted_exemplars(planted_model: LoadedModel, small_corpus_dir: Path,
+                      tmp_path_factory: pytest.TempPathFactory) -> ExemplarSet:
+    out = tmp_path_factory.mktemp("planted-exemplars")
+    config = MiningConfig(layers=(0, 1), neurons=tuple(range(8)), top_k=12, window_len=32, n_random_windows=64,
+                          batch_size=16)
+    mine_exemplars(planted_model, str(small_corpus_dir), out, config, progress=False)
+    return ExemplarSet(out)
+
+
+def test_planted_neuron_is_exact(planted, planted_model: LoadedModel) -> None:
+    _, token = planted
+    probe = LayerProbe(planted_model, 0, 1024)
+    acts = probe.neuron_acts([(PLANTED, [token, 7, token, 9]), (PLANTED, [11, 12])])
+    assert acts[0][0] > 10 and acts[0][2] == pytest.approx(acts[0][0]) and acts[0][1] == acts[0][3] == 0.0
+    assert np.all(acts[1] == 0.0)
+
+
+def test_planted_graph_has_exactly_the_token_and_f1_one(planted, planted_model, planted_exemplars) -> None:
+    _, token = planted
+    graph = LayerFitter(planted_model, planted_exemplars, 0, [PLANTED], FitConfig()).fit([PLANTED])[0]
+    key = Vocabulary(planted_model.tokenizer, "exact").keys([token])[0]
+    assert graph.status == "fitted"
+    assert graph.activating_tokens() == [key]
+    assert graph.context_tokens() == []  # no context matters to this neuron: every context token is ~0 important
+    assert graph.stats["test_windows"] > 0
+    for split in ("test", "random"):
+        assert graph.scores["n2g"][split]["f1"] == 1.0, graph.scores["n2g"][split]
+    assert graph.scores["test"]["tp"] > 0 and graph.scores["random"]["tp"] > 0
+    assert graph.scores["test"]["pearson"] == pytest.approx(1.0, abs=1e-4)
+
+
+def test_random_halves_are_disjoint_and_fixed() -> None:
+    windows = Windows([[str(i)] for i in range(7)], [np.full(1, i, np.float32) for i in range(7)])
+    fit, scored = random_halves(windows)
+    assert [k[0] for k in fit.keys] == ["0", "2", "4", "6"] and [k[0] for k in scored.keys] == ["1", "3", "5"]
+    assert [float(a[0]) for a in scored.acts] == [1.0, 3.0, 5.0]
+
+
+def test_random_windows_score_only_the_half_fitting_never_saw(planted_model, planted_exemplars) -> None:
+    """The pattern check may use the even random windows; the out-of-distribution score counts only the odd ones,
+    whatever the mode, so checked and unchecked graphs are scored on the same text."""
+    lengths = planted_exemplars.random_windows()["lengths"]
+    for end_precision in (None, 0.7):
+        graph = LayerFitter(planted_model, planted_exemplars, 0, [PLANTED],
+                            FitConfig(augment=_none(), end_precision=end_precision)).fit([PLANTED])[0]
+        assert graph.stats["random_windows_scored"] == len(lengths) // 2
+        for method in ("n2g", "token_lookup", "ngram5"):
+            assert graph.scores[method]["random"]["tokens"] == int(lengths[1::2].sum())
+
+
+def test_graphs_predict_the_windows_they_were_fit_on(planted_model, planted_exemplars) -> None:
+    """Every graph's patterns are complete matches in its own pruned prompts: each root token predicts > 0 in
+    at least one training window."""
+    fitter = LayerFitter(planted_model, planted_exemplars, 1, list(range(8)), FitConfig(augment=_none()))
+    for graph in fitter.fit(list(range(8))):
+        if graph.status != "fitted":
+            continue
+        ex = planted_exemplars.neuron(1, graph.neuron)
+        vocab = Vocabulary(planted_model.tokenizer, "exact")
+        best = max(float(GraphMatcher(graph).predict(vocab.keys(t)).max()) for t in ex.tokens)
+        assert best > graph.activation_threshold
+
+
+def _none():
+    from n2g.fit.augmentation import AugmentConfig
+
+    return AugmentConfig(method="none")
+
+
+def test_batched_equals_sequential(planted_model, planted_exemplars) -> None:
+    neurons = list(range(8))
+    batched = LayerFitter(planted_model, planted_exemplars, 1, neurons, FitConfig()).fit(neurons)
+    sequential_fitter = LayerFitter(planted_model, planted_exemplars, 1, neurons, FitConfig(sequential=True))
+    sequential = [g for group in sequential_fitter.groups() for g in sequential_fitter.fit(group)]
+    assert len(list(sequential_fitter.groups())) == len(neurons)
+    for a, b in zip(batched, sequential):
+        assert a.activating_tokens() == b.activating_tokens()
+        assert a.context_tokens() == b.context_tokens()
+        assert a.scores["test"]["f1"] == b.scores["test"]["f1"]
+
+
+def test_fit_resumes_and_never_duplicates(planted_model, planted_exemplars, tmp_path: Path) -> None:
+    out = tmp_path / "graphs"
+    config = FitConfig(augment=_none(), group_size=2)
+    first = fit_graphs(planted_model, planted_exemplars, out, [0], [0, 1, 2], config, progress=False)
+    assert first.fitted_now == 3
+    with layer_path(out, 0).open("a") as handle:
+        handle.write('{"format": "n2g-graph", "neuron": 3, "tor')  # a kill in the middle of a write
+    second = fit_graphs(planted_model, planted_exemplars, out, [0], list(range(6)), config, progress=False)
+    assert second.fitted_now == 3
+    again = fit_graphs(planted_model, planted_exemplars, out, [0], list(range(6)), config, progress=False)
+    assert again.fitted_now == 0
+    lines = layer_path(out, 0).read_text().splitlines()
+    assert sorted(GraphDirectory(out).done(0)) == list(range(6)) and len(lines) == 6
+    assert sum(again.status.values()) == 6
+
+
+def test_fit_refuses_other_settings(planted_model, planted_exemplars, tmp_path: Path) -> None:
+    from n2g.errors import N2GError
+
+    fit_graphs(planted_model, planted_exemplars, tmp_path, [0], [0], FitConfig(augment=_none()), progress=False)
+    with pytest.raises(N2GError, match="other settings"):
+        fit_graphs(planted_model, planted_exemplars, tmp_path, [0], [0], FitConfig(augment=_none(),
+                                                                                   importance_threshold=0.9),
+                   progress=False)
+
+
+def test_shared_prefix_rows_run_once(planted_model) -> None:
+    probe = LayerProbe(planted_model, 1, 4096)
+    rows = [(1, [5, 6, 7, 8]), (2, [5, 6]), (3, [5, 6, 7, 8]), (1, [9])]
+    acts = probe.neuron_acts(rows, "test")
+    assert probe.stats.rows == 2  # [5,6] and the second [5,6,7,8] are served by the first row
+    alone = [LayerProbe(planted_model, 1, 4096).neuron_acts([row])[0] for row in rows]
+    for together, single in zip(acts, alone):
+        torch.testing.assert_close(torch.from_numpy(together), torch.from_numpy(single), rtol=1e-5, atol=1e-5)
