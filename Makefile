@@ -1,5 +1,5 @@
 # The two commands of the README: `make demo` and `make test`. Both set up .venv first (scripts/setup.sh).
-.PHONY: setup demo test test-fast bench clean
+.PHONY: setup demo test test-fast test-integration bench clean
 
 setup:
 	bash scripts/setup.sh
@@ -10,9 +10,13 @@ demo: setup
 test: setup
 	.venv/bin/python -m pytest -q
 
-# Unit tests only (tiny seeded model, no SmolLM2): seconds, for the edit-test loop.
+# The unit tier (tests/unit: the tiny seeded model, no subprocess, no SmolLM2): under 2 minutes, for the edit loop.
 test-fast: setup
-	.venv/bin/python -m pytest -q -m "not integration"
+	.venv/bin/python -m pytest -q tests/unit
+
+# The integration tier (tests/integration: SmolLM2, real kills, real stores and servers, the browser).
+test-integration: setup
+	.venv/bin/python -m pytest -q tests/integration
 
 bench: setup
 	.venv/bin/python benchmarks/exemplars.py

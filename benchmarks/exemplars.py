@@ -40,11 +40,12 @@ from typing import Any
 
 import torch
 
-from n2g.cli.main import run_guarded
+from n2g.cli.guard import run_guarded
 from n2g.errors import N2GError
-from n2g.exemplars.miner import ExemplarMiner, MiningConfig, StopForward
+from n2g.exemplars.miner import ExemplarMiner, MiningConfig
 from n2g.exemplars.run import mine_exemplars, window_batches, window_stream
 from n2g.exemplars.windows import WindowBatch
+from n2g.model.hooks import neuron_hook_name, run_until_stopped, stop_forward
 from n2g.model.loading import LoadedModel, load_model
 from n2g.specs import parse_index_spec
 
@@ -104,18 +105,10 @@ def time_mining(model: LoadedModel, config: MiningConfig,
     return elapsed(model.device, start)
 
 
-def _stop(activation: torch.Tensor, hook: Any = None) -> None:
-    raise StopForward
-
-
 def forward_to(model: LoadedModel, tokens: torch.Tensor, hook_name: str) -> None:
     """Run `tokens` through the model only as far as `hook_name`, recording nothing."""
-    try:
-        with torch.inference_mode():
-            model.bridge.run_with_hooks(tokens.to(model.device, non_blocking=True),
-                                        fwd_hooks=[(hook_name, _stop)], return_type=None)
-    except StopForward:
-        pass
+    with torch.inference_mode():
+        run_until_stopped(model.bridge, tokens.to(model.device, non_blocking=True), [(hook_name, stop_forward)])
 
 
 def time_forward(model: LoadedModel, hook_name: str, batches: Sequence[WindowBatch]) -> tuple[float, float]:
@@ -138,7 +131,7 @@ def measure(model: LoadedModel, corpus: str, config: MiningConfig, repeats: int)
     """Warm up, alternate mining and bare-forward passes over the same batches, then one end-to-end run."""
     batches = build_batches(model, corpus, config)
     n_tokens = sum(batch.n_tokens for batch in batches)
-    hook_name = LoadedModel.neuron_hook(max(config.layers))
+    hook_name = neuron_hook_name(max(config.layers))
     time_mining(model, config, batches[:1])  # warm-up: allocator, kernels, lazy initialisation
     time_forward(model, hook_name, batches[:1])
     mining: list[tuple[float, float]] = []  # (wall, CPU) seconds per repeat
@@ -167,7 +160,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     model = load_model(args.model, device=args.device, dtype=args.dtype)
     layers = parse_index_spec(args.layers, model.n_layers, "layer")
     config = MiningConfig(layers=tuple(layers), window_len=args.window_len, batch_size=args.batch_size,
-                          max_tokens=args.tokens)
+                          max_tokens=args.tokens, max_windows_per_doc=0)
     result = measure(model, args.corpus, config, args.repeats)
     dtype = str(model.dtype).removeprefix("torch.")
     settings = {"model": model.name, "device": str(model.device), "dtype": dtype,

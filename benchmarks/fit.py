@@ -40,7 +40,7 @@ from typing import Any
 
 import torch
 
-from n2g.cli.main import run_guarded
+from n2g.cli.guard import run_guarded
 from n2g.exemplars.files import ExemplarSet
 from n2g.exemplars.miner import MiningConfig
 from n2g.exemplars.run import mine_exemplars
@@ -48,7 +48,7 @@ from n2g.fit.augmentation import LM_DTYPES, AugmentConfig
 from n2g.fit.fitter import FitConfig, LayerFitter
 from n2g.fit.random_truth import RandomWindowTruth
 from n2g.graphs.neuron_graph import NeuronGraph
-from n2g.graphs.scoring import mean_defined
+from n2g.graphs.scoring import PREDICTORS, mean_defined
 from n2g.model.loading import LoadedModel, load_model
 from n2g.specs import parse_index_spec
 
@@ -176,8 +176,8 @@ def _report(args: argparse.Namespace, model: LoadedModel, chosen: dict[int, list
         "forward_calls": batched["forward_calls"],
         "tokens_per_neuron": {k: round(v / n, 1) for k, v in batched["tokens"].items()},
         "fitted": len(fitted),
-        "mean_test_f1": {name: mean_defined(g.scores[name]["test"]["f1"] for g in fitted)
-                         for name in ("n2g", "token_lookup", "ngram5")},
+        "mean_test_f1": {name: mean_defined(g.scores.value(name, "test", "f1") for g in fitted if g.scores)
+                         for name in PREDICTORS},
     }
     if sequential is not None:
         result.update(sequential_neurons_per_s=n / sequential["seconds"], sequential_seconds=sequential["seconds"],

@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from n2g.cli.main import run_guarded
-from n2g.exemplars.run import default_mining
+from n2g.cli.guard import run_guarded
+from n2g.exemplars.miner import MiningConfig
 from n2g.fit.augmentation import AugmentConfig
 from n2g.fit.fitter import FitConfig
 from n2g.model.loading import load_model
@@ -57,7 +57,7 @@ def _run(args: argparse.Namespace) -> int:
     out = Path(args.out or tempfile.mkdtemp(prefix="n2g-quality-"))
     plan = ReportPlan(model_name=args.model, corpus=args.corpus, layers=layers,
                       neurons_per_layer=args.neurons_per_layer, out=out,
-                      mining=default_mining(model, layers, None, args.max_tokens, 20, args.seed),
+                      mining=MiningConfig(layers=tuple(layers), max_tokens=args.max_tokens, seed=args.seed),
                       fit=FitConfig(seed=args.seed, augment=AugmentConfig(method=args.augment)),
                       seed=args.seed, paper_mode=True)
     start = time.perf_counter()

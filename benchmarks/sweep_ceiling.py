@@ -32,7 +32,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from n2g.cli.main import run_guarded
+from n2g.cli.guard import run_guarded
 from n2g.errors import N2GError
 from n2g.exemplars.files import ExemplarSet
 from n2g.fit.augmentation import AugmentConfig
@@ -153,7 +153,7 @@ def _summary(graphs: Sequence[NeuronGraph], layers: Sequence[int]) -> dict[str, 
         row = {name: s.get(column) for name, column in _COLUMNS.items()}
         row["margin"] = margin([s], "n2g_test_f1", "token_lookup_test_f1") if s else None
         row["ood_margin"] = margin([s], "n2g_random_f1", "token_lookup_random_f1") if s else None
-        row["swept_roots"] = sum(g.stats.get("swept", 0) for g in graphs if g.layer == layer and g.status == "fitted")
+        row["swept_roots"] = sum(g.stats.swept or 0 for g in graphs if g.layer == layer and g.status == "fitted")
         per_layer[str(layer)] = row
     ordered = [summaries[layer] for layer in layers if layer in summaries]
     return {"layers": per_layer,

@@ -23,8 +23,8 @@ import pyarrow as pa
 
 from ingest import schema
 from ingest.graph_rows import TABLE_SCHEMAS, NewOnly
+from ingest.graph_store import GraphStore, check_parameters
 from ingest.packed_text import unpack
-from ingest.store import GraphStore, check_parameters
 from n2g.errors import N2GError
 
 MAX_PATH_LENGTH = 256  # a trie is at most `--max-context` deep; LadybugDB caps `*1..k` at 30 unless told

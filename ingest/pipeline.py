@@ -14,22 +14,22 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ingest import schema
-from ingest.store import GraphStore
+from ingest.graph_store import GraphStore
 from ingest.store_loader import GraphSource, TopExamples, load_graphs
 from n2g.errors import N2GError
 from n2g.exemplars.files import ExemplarSet
 from n2g.exemplars.miner import MiningConfig
 from n2g.exemplars.run import mine_exemplars
-from n2g.fit.augmentation import AugmentConfig
 from n2g.fit.fitter import FitConfig
 from n2g.fit.run import fit_graphs
 from n2g.graphs.files import GraphDirectory
 from n2g.model.loading import LoadedModel
+from n2g.specs import describe_selection, union_of_neurons
 
 
 @dataclass(frozen=True)
@@ -49,8 +49,9 @@ class Shard:
             raise N2GError(f"bad --shard {text!r}: need 0 <= I < N")
         return cls(index, count)
 
-    def take(self, neurons: Sequence[int]) -> list[int]:
-        return list(neurons[self.index:: self.count])
+    def take(self, selection: Mapping[int, Sequence[int]]) -> dict[int, list[int]]:
+        """This shard's share of each layer's neurons: every N-th, starting at I."""
+        return {layer: list(neurons[self.index:: self.count]) for layer, neurons in selection.items()}
 
     def work_dir(self, root: Path) -> Path:
         return root if self.count == 1 else root / f"shard-{self.index}-of-{self.count}"
@@ -59,8 +60,7 @@ class Shard:
 @dataclass
 class IngestPlan:
     corpus: str
-    layers: list[int]
-    neurons: list[int]  # of each layer, this shard's share
+    neurons: dict[int, list[int]]  # per layer, this shard's share
     work_dir: Path
     db: str
     mining: MiningConfig
@@ -88,10 +88,6 @@ class Coverage:
                 f"{', '.join(parts)}" + (f" (failed: {reasons})" if reasons else ""))
 
 
-def default_fit(augment: str, token_matching: str, seed: int) -> FitConfig:
-    return FitConfig(seed=seed, token_matching=token_matching, augment=AugmentConfig(method=augment))
-
-
 def _stage(plan: IngestPlan, text: str) -> None:
     if plan.progress:
         print(f"n2g ingest {text}", file=sys.stderr, flush=True)
@@ -101,21 +97,26 @@ def run_ingest(model: LoadedModel, plan: IngestPlan, store: GraphStore) -> Cover
     """The three stages. Open the store before loading the model, so that a wrong --db fails at once."""
     exemplar_dir, graph_dir = plan.work_dir / "exemplars", plan.work_dir / "graphs"
     store.ensure_schema()
-    _stage(plan, f"[1/3] exemplars of {len(plan.neurons)} neurons x {len(plan.layers)} layers -> {exemplar_dir}")
+    _stage(plan, f"[1/3] exemplars of {describe_selection(plan.neurons)} -> {exemplar_dir}")
     mine_exemplars(model, plan.corpus, exemplar_dir, plan.mining, progress=plan.progress)
     exemplars = ExemplarSet(exemplar_dir)
     _stage(plan, f"[2/3] graphs -> {graph_dir}")
-    fit_graphs(model, exemplars, graph_dir, plan.layers, plan.neurons, plan.fit, progress=plan.progress)
+    fit_graphs(model, exemplars, graph_dir, list(plan.neurons), plan.neurons, plan.fit, progress=plan.progress)
     _stage(plan, f"[3/3] store -> {plan.db}")
-    source = GraphSource(GraphDirectory(graph_dir), {layer: plan.neurons for layer in plan.layers},
-                         TopExamples(exemplars, model.tokenizer))
+    source = GraphSource(GraphDirectory(graph_dir), plan.neurons, TopExamples(exemplars, model.tokenizer))
     load_graphs(store, source, plan.load_batch, plan.progress, "store")
-    return coverage(store, exemplars.manifest["settings"]["model"], plan.layers, plan.neurons)
+    return coverage(store, exemplars.manifest["settings"]["model"], plan.neurons)
 
 
-def coverage(store: GraphStore, model: str, layers: Sequence[int], neurons: Sequence[int]) -> Coverage:
+def mining_config(mining: MiningConfig, selection: Mapping[int, Sequence[int]], d_mlp: int) -> MiningConfig:
+    """One sweep mines the same neurons in every layer: the union of the selection's (None when that is all)."""
+    union = union_of_neurons(selection)
+    return replace(mining, layers=tuple(selection), neurons=None if len(union) == d_mlp else tuple(union))
+
+
+def coverage(store: GraphStore, model: str, selection: Mapping[int, Sequence[int]]) -> Coverage:
     """Every requested neuron accounted for, from what the store holds."""
-    wanted = {schema.neuron_id(model, layer, n) for layer in layers for n in neurons}
+    wanted = {schema.neuron_id(model, layer, n) for layer, neurons in selection.items() for n in neurons}
     result = Coverage(requested=len(wanted))
     for row in store.neuron_status(model):
         if schema.neuron_id(model, row["layer"], row["neuron"]) in wanted:

@@ -17,9 +17,10 @@ from tqdm import tqdm
 
 from ingest import schema
 from ingest.graph_rows import RowBuilder
-from ingest.store import GraphStore
+from ingest.graph_store import GraphStore
 from n2g.errors import N2GError
 from n2g.exemplars.files import ExemplarSet, NeuronExemplars
+from n2g.files import check_same_settings
 from n2g.graphs.files import GraphDirectory
 from n2g.graphs.neuron_graph import NeuronGraph
 
@@ -56,10 +57,8 @@ def check_model_settings(store: GraphStore, model: str, settings: dict[str, Any]
     text = json.dumps(settings, sort_keys=True)
     found = store.model_settings(model)
     if found is not None and found != text:
-        stored, wanted = json.loads(found), settings
-        differing = sorted(k for k in set(stored) | set(wanted) if stored.get(k) != wanted.get(k))
-        raise N2GError(f"{store.location} already holds {model} graphs made with other settings "
-                       f"({', '.join(differing)}): load into another --db, or make them with the same settings")
+        check_same_settings(json.loads(found), settings, where=f"{store.location} already", what=f"{model} graphs",
+                            remedy="load into another --db, or make them with the same settings")
     return text
 
 

@@ -16,6 +16,7 @@ read-only, so searching works while an ingest is writing.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -126,6 +127,14 @@ class NeuronSearch:
     def graph(self, neuron: str, model: str | None = None) -> NeuronGraph:
         """One neuron's graph, exactly as fitted."""
         return graph_of(self.neuron(neuron, model))
+
+    def model_record(self, model: str) -> dict[str, Any]:
+        """The model spec and BOS policy the stored graphs of `model` were made with (`n2g predict --db`)."""
+        settings = self.store.model_settings(model)
+        if settings is None:
+            raise N2GError(f"{self.store.location} holds no graphs of model {model!r}")
+        recorded = json.loads(settings)
+        return {"model": recorded["model"], "prepend_bos": recorded["prepend_bos"]}
 
     def graph_nodes(self, neuron: str, model: str | None = None) -> pd.DataFrame:
         """One neuron's graph walked in the store: a row per node, with its parent."""

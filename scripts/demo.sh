@@ -20,18 +20,18 @@ from n2g.exemplars.files import ExemplarSet
 from n2g.model.loading import load_tokenizer
 ex = ExemplarSet(sys.argv[1])
 hits = peak_token_neurons(ex, "import", load_tokenizer("smollm2-135m"))
-print(f"{hits[0][2]}.{hits[0][3]}" if hits else "")
+print(f"{hits[0][2]}:{hits[0][3]}" if hits else "")
 PY
 )
 if [ -n "$NEURON" ]; then
   echo
   echo "== the strongest of them, $NEURON: its top windows, peak token in [[ ]] =="
-  "$BIN/n2g" show --exemplars "$OUT/exemplars" --neuron "$NEURON" --top 8
+  "$BIN/n2g" show "$NEURON" --exemplars "$OUT/exemplars" --top 8
 fi
 
-FIT_NEURON="${NEURON:-0.0}"
-FIT_LAYER="${FIT_NEURON%%.*}"
-FIT_INDEX="${FIT_NEURON##*.}"
+FIT_NEURON="${NEURON:-0:0}"
+FIT_LAYER="${FIT_NEURON%%:*}"
+FIT_INDEX="${FIT_NEURON##*:}"
 echo
 echo "== 2. graphs: fit neurons 0-63 of layer $FIT_LAYER and neuron $FIT_NEURON, many neurons per forward pass =="
 "$BIN/n2g" fit --exemplars "$OUT/exemplars" --out "$OUT/graphs" --layers "$FIT_LAYER" \

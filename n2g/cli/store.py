@@ -1,126 +1,201 @@
-"""The store commands of `n2g`: `ingest` (exemplars -> graphs -> store), `load` (graph directories -> store) and
-`export --format neo4j-admin` (CSV files for Neo4j's bulk importer)."""
+"""The store commands of `n2g`: `ingest` (exemplars -> graphs -> store), `load` (graph directories -> store),
+`export --format neo4j-admin` (CSV files for Neo4j's bulk importer) and `neo4j start|stop|status|import` (a local
+Neo4j server without Docker, and its bulk import)."""
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
-from ingest.store import DEFAULT_DB, GraphStore, open_store
-from ingest.store_loader import GraphSource
-from n2g.cli.main import add_corpus_and_neuron_options, add_model_options, add_pipeline_options, positive
+import click
+
+from ingest.store import DEFAULT_DB
+from n2g.cli.options import (
+    build_config,
+    config_options,
+    corpus_option,
+    fit_config,
+    layers_option,
+    model_options,
+    neurons_option,
+    progress_option,
+    show_progress,
+)
 from n2g.errors import N2GError
-
-if TYPE_CHECKING:
-    from ingest.pipeline import Coverage, Shard
+from n2g.exemplars.miner import MiningConfig
+from n2g.fit.fitter import FitConfig
 
 DB_HELP = (f"LadybugDB file (default: {DEFAULT_DB} in the working directory) or a Neo4j address "
            "(neo4j://host:7687, bolt://..., neo4j+s://...; credentials from NEO4J_USER / NEO4J_PASSWORD)")
 
 
-def add_commands(commands: argparse._SubParsersAction) -> None:
-    _add_ingest(commands)
-    _add_load(commands)
-    _add_export(commands)
+def store_options(function: Any) -> Any:
+    function = click.option("--load-batch", type=click.IntRange(min=1), default=None,
+                            help="neurons per store transaction (default: 10,000 for LadybugDB, 1,000 for Neo4j)"
+                            )(function)
+    return click.option("--db", default=DEFAULT_DB, show_default=True, help=DB_HELP)(function)
 
 
-def _add_ingest(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser("ingest", help="exemplars -> graphs -> store for every requested neuron, resumable",
-                            description="Mine exemplars, fit a graph for every requested neuron and load the graphs "
-                            "into the store. Re-running the same command after an interruption finishes the job; "
-                            "re-running a finished job changes nothing.")
-    add_model_options(p)
-    add_corpus_and_neuron_options(p)
-    p.add_argument("--work-dir", default="n2g-work", help="where exemplars and graphs are kept between runs")
-    p.add_argument("--shard", help="I/N: take every N-th requested neuron starting at I (into WORK/shard-I-of-N)")
-    add_pipeline_options(p)
-    p.add_argument("--seed", type=int, default=0, help="seed of the random windows and the train/test split")
-    _add_store_options(p)
-    p.set_defaults(handler=_run_ingest)
+def source_options(function: Any) -> Any:
+    function = click.option("--graphs", multiple=True, help="a graph directory written by `n2g fit` (repeatable)"
+                            )(function)
+    return click.option("--work-dir", help="an `n2g ingest` work directory (all its shards)")(function)
 
 
-def _add_load(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser("load", help="load graph directories (from `n2g fit` or `n2g ingest`) into a store",
-                            description="Store every graph of the given graph directories, or of every shard "
-                            "under --work-dir. Neurons already stored are skipped.")
-    _add_sources(p)
-    _add_store_options(p)
-    p.set_defaults(handler=_run_load)
+@click.command(help="Mine exemplars, fit a graph for every requested neuron and load the graphs into the store. "
+               "Re-running the same command after an interruption finishes the job; re-running a finished job "
+               "changes nothing.")
+@model_options()
+@corpus_option
+@layers_option
+@neurons_option
+@click.option("--work-dir", default="n2g-work", show_default=True,
+              help="where exemplars and graphs are kept between runs")
+@click.option("--shard", help="I/N: take every N-th requested neuron of each layer starting at I "
+              "(into WORK/shard-I-of-N), for runs started by hand on several GPUs or machines")
+@config_options(MiningConfig)
+@config_options(FitConfig, skip={"seed"})
+@click.option("--paper-faithful", is_flag=True, help="fit with the original's settings (see `n2g fit --help`)")
+@store_options
+@progress_option
+def ingest(**values: Any) -> int:
+    from ingest.pipeline import IngestPlan, Shard, mining_config, run_ingest
+    from ingest.store import open_store
+    from n2g.model.loading import ModelConfig
+    from n2g.specs import parse_neuron_selection, selection_size
 
-
-def _add_export(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser("export", help="write graphs as CSV files for `neo4j-admin database import full`",
-                            description="The fast path for a whole model's first load into Neo4j: CSV and header "
-                            "files, import.sh with the neo4j-admin command, and schema.cypher.")
-    p.add_argument("out", metavar="DIR", help="directory to write (created)")
-    p.add_argument("--format", choices=("neo4j-admin",), default="neo4j-admin")
-    _add_sources(p)
-    p.set_defaults(handler=_run_export)
-
-
-def _add_store_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--db", default=DEFAULT_DB, help=DB_HELP)
-    p.add_argument("--load-batch", type=positive, default=None,
-                   help="neurons per store transaction (default: 10,000 for LadybugDB, 1,000 for Neo4j)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
-
-
-def _add_sources(p: argparse.ArgumentParser) -> None:
-    source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--work-dir", help="an `n2g ingest` work directory (all its shards)")
-    source.add_argument("--graphs", nargs="+", help="graph directories written by `n2g fit`")
-
-
-def _run_ingest(args: argparse.Namespace) -> int:
-    from ingest.pipeline import Shard
-
-    shard = Shard.parse(args.shard)
-    with open_store(args.db) as store:
-        print(_ingest(args, shard, store).line())
+    shard = Shard.parse(values["shard"])
+    with open_store(values["db"]) as store:
+        model = build_config(ModelConfig, values).load()
+        selection = shard.take(parse_neuron_selection(values["layers"], values["neurons"], model.n_layers,
+                                                      model.d_mlp))
+        if not selection_size(selection):
+            raise N2GError(f"shard {values['shard']} of --neurons {values['neurons']} is empty: use fewer shards")
+        plan = IngestPlan(corpus=values["corpus"], neurons={k: v for k, v in selection.items() if v},
+                          work_dir=shard.work_dir(Path(values["work_dir"])), db=values["db"],
+                          mining=mining_config(build_config(MiningConfig, values), selection, model.d_mlp),
+                          fit=fit_config(values, seed=values["seed"]), load_batch=values["load_batch"],
+                          progress=show_progress(values["progress"]))
+        print(run_ingest(model, plan, store).line())
     return 0
 
 
-def _ingest(args: argparse.Namespace, shard: Shard, store: GraphStore) -> Coverage:
-    from ingest.pipeline import IngestPlan, default_fit, run_ingest
-    from n2g.exemplars.run import default_mining
-    from n2g.model.loading import load_model
-    from n2g.specs import parse_index_spec
-
-    model = load_model(args.model, device=args.device, dtype=args.dtype, prepend_bos=args.prepend_bos)
-    layers = parse_index_spec(args.layers, model.n_layers, "layer")
-    neurons = shard.take(parse_index_spec(args.neurons, model.d_mlp, "neuron"))
-    if not neurons:
-        raise N2GError(f"shard {args.shard} of --neurons {args.neurons} is empty: use fewer shards")
-    mining = default_mining(model, layers, None if len(neurons) == model.d_mlp else neurons, args.max_tokens,
-                            args.top_k, args.seed)
-    plan = IngestPlan(corpus=args.corpus, layers=layers, neurons=neurons, work_dir=shard.work_dir(Path(args.work_dir)),
-                      db=args.db, mining=mining, fit=default_fit(args.augment, args.token_matching, args.seed),
-                      load_batch=args.load_batch, progress=not args.no_progress)
-    return run_ingest(model, plan, store)
-
-
-def _sources(args: argparse.Namespace) -> list[GraphSource]:
+def _sources(values: dict[str, Any]) -> list[Any]:
     from ingest.store_loader import find_graph_directories, graph_sources
 
-    directories = find_graph_directories(Path(args.work_dir)) if args.work_dir else [Path(g) for g in args.graphs]
+    if bool(values["work_dir"]) == bool(values["graphs"]):
+        raise N2GError("give --work-dir DIR (an `n2g ingest` work directory) or --graphs DIR ..., not both")
+    directories = find_graph_directories(Path(values["work_dir"])) if values["work_dir"] else \
+        [Path(g) for g in values["graphs"]]
     return graph_sources(directories)
 
 
-def _run_load(args: argparse.Namespace) -> int:
+@click.command(help="Store every graph of the given graph directories, or of every shard under --work-dir. "
+               "Neurons already stored are skipped.")
+@source_options
+@store_options
+@progress_option
+def load(**values: Any) -> int:
+    from ingest.store import open_store
     from ingest.store_loader import load_graphs
 
-    sources = _sources(args)
-    with open_store(args.db) as store:
+    sources = _sources(values)
+    with open_store(values["db"]) as store:
         for source in sources:
-            result = load_graphs(store, source, args.load_batch, not args.no_progress, f"load {source.directory.dir}")
+            result = load_graphs(store, source, values["load_batch"], show_progress(values["progress"]),
+                                 f"load {source.directory.dir}")
             print(f"{source.directory.dir}: {result.stored_now} neurons stored now, {result.skipped} already stored")
     return 0
 
 
-def _run_export(args: argparse.Namespace) -> int:
+@click.command(help="Write graphs as CSV files for `neo4j-admin database import full`: the fast path for a whole "
+               "model's first load into Neo4j (CSV and header files, import.sh with the neo4j-admin command, and "
+               "schema.cypher).")
+@click.argument("out", metavar="DIR")
+@click.option("--format", "fmt", type=click.Choice(["neo4j-admin"]), default="neo4j-admin", show_default=True)
+@source_options
+def export(**values: Any) -> int:
     from ingest.neo4j_admin_export import export_graphs
 
-    rows = export_graphs(_sources(args), args.out)
-    print(f"wrote {rows} rows to {args.out}; load them with {Path(args.out) / 'import.sh'}")
+    rows = export_graphs(_sources(values), values["out"])
+    print(f"wrote {rows} rows to {values['out']}; load them with {Path(values['out']) / 'import.sh'}")
     return 0
+
+
+NEO4J_HOME = "n2g-neo4j"
+
+
+@click.group(help="A local Neo4j Community server without Docker: built once from Maven Central (needs Java 17+ and "
+             "Maven), Bolt on 127.0.0.1 with auth on, the password from NEO4J_PASSWORD (8+ characters).")
+def neo4j() -> None:
+    pass
+
+
+def home_option(function: Any) -> Any:
+    return click.option("--home", default=NEO4J_HOME, show_default=True,
+                        help="the server's directory: its data, logs, pid and port files")(function)
+
+
+@neo4j.command(help="Start the server in the background and wait until it answers Cypher.")
+@home_option
+@click.option("--port", type=click.IntRange(min=1, max=65535), default=7687, show_default=True,
+              help="Bolt port on 127.0.0.1")
+@click.option("--heap", default="1g", show_default=True, help="JVM heap (-Xmx)")
+@click.option("--pagecache", default="256m", show_default=True, help="Neo4j page cache")
+def start(home: str, port: int, heap: str, pagecache: str) -> int:
+    from ingest import neo4j_server
+
+    running = neo4j_server.status(home)
+    if running is not None:
+        print(f"Neo4j already running at {running.uri} (data in {home}, pid {running.pid})")
+        return 0
+    started = neo4j_server.start(home, port, heap=heap, pagecache=pagecache)
+    if started.schema_applied:
+        print(f"created the imported store's constraints and indexes ({started.schema_applied} statements)")
+    print(f"Neo4j {neo4j_server.NEO4J_VERSION} ready at {started.uri} (data in {home}, pid {started.pid}); "
+          f"stop it with: n2g neo4j stop --home {home}")
+    return 0
+
+
+@neo4j.command(help="Stop the server (SIGTERM; its data is kept).")
+@home_option
+def stop(home: str) -> int:
+    from ingest import neo4j_server
+
+    print(f"Neo4j in {home} stopped" if neo4j_server.stop(home) else f"no Neo4j running in {home}")
+    return 0
+
+
+@neo4j.command(help="Whether the server runs, and where it answers (exit 1 when it does not run).")
+@home_option
+def status(home: str) -> int:
+    from ingest import neo4j_server
+
+    running = neo4j_server.status(home)
+    if running is None:
+        print(f"no Neo4j running in {home}")
+        return 1
+    print(f"Neo4j running at {running.uri} (data in {home}, pid {running.pid})")
+    return 0
+
+
+@neo4j.command("import", help="Bulk-load an `n2g export --format neo4j-admin` directory with neo4j-admin "
+               "(`database import full`): the fastest first load of a whole model. It REPLACES the server's "
+               "database, and needs the server stopped; the next `n2g neo4j start` creates the constraints and "
+               "indexes (the export's schema.cypher) before it reports ready.")
+@click.argument("csv_dir", metavar="CSV_DIR")
+@home_option
+@click.option("--heap", default="1g", show_default=True, help="neo4j-admin's JVM heap (-Xmx)")
+def import_(csv_dir: str, home: str, heap: str) -> int:
+    from ingest import neo4j_server
+
+    if neo4j_server.status(home) is not None:
+        raise N2GError(f"Neo4j is running in {home}: stop it first (n2g neo4j stop --home {home}); the import "
+                       "replaces its database")
+    done = neo4j_server.import_export(home, csv_dir, heap=heap)
+    print(f"imported {done.nodes:,} nodes and {done.relationships:,} relationships into {home} in "
+          f"{done.seconds:.1f} s; start it with: n2g neo4j start --home {home}")
+    return 0
+
+
+COMMANDS: list[click.Command] = [ingest, load, export, neo4j]

@@ -8,7 +8,7 @@ import torch
 
 from n2g.exemplars.files import ExemplarSet
 from n2g.model.loading import load_tokenizer
-from n2g.specs import parse_neuron_id
+from n2g.specs import NeuronRef, format_neuron
 
 _BEFORE, _AFTER = 12, 3  # tokens of context printed around a window's peak
 
@@ -17,11 +17,12 @@ def _tokenizer(exemplars: ExemplarSet, model: str | None) -> Any:
     return load_tokenizer(model or exemplars.manifest["settings"]["model"])
 
 
-def print_neuron(exemplars: ExemplarSet, neuron_id: str, top: int, model: str | None) -> None:
-    layer, neuron = parse_neuron_id(neuron_id)
+def print_neuron(exemplars: ExemplarSet, ref: NeuronRef, top: int, model: str | None) -> None:
+    layer, neuron = ref
     found = exemplars.neuron(layer, neuron)
     tokenizer = _tokenizer(exemplars, model)
-    print(f"neuron {layer}.{neuron}: a_max {found.a_max:.3f}, fires on {100 * found.fire_rate:.1f}% of tokens")
+    print(f"neuron {format_neuron(layer, neuron)}: a_max {found.a_max:.3f}, "
+          f"fires on {100 * found.fire_rate:.1f}% of tokens")
     for rank, (value, tokens, peak, doc) in enumerate(
             zip(found.values.tolist(), found.tokens, found.peak_pos, found.documents)):
         if rank >= top:
@@ -55,4 +56,4 @@ def print_peak_token_neurons(exemplars: ExemplarSet, token: str, top: int, model
     print(f"{len(hits)} neurons have at least half of their top windows peaking on {token.strip()!r}"
           + (f"; the {min(top, len(hits))} most consistent:" if hits else ""))
     for share, a_max, layer, neuron in hits[:top]:
-        print(f"  {layer}.{neuron}  {100 * share:3.0f}% of windows  a_max {a_max:.3f}")
+        print(f"  {format_neuron(layer, neuron)}  {100 * share:3.0f}% of windows  a_max {a_max:.3f}")

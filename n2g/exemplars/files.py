@@ -11,7 +11,6 @@ Every file is written to a temporary name and renamed into place, so a kill neve
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,8 +22,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from n2g.errors import N2GError
+from n2g.files import MANIFEST, read_manifest, remove_temporaries, temporary_path
 
-MANIFEST = "manifest.json"
 CHECKPOINT = "checkpoint.pt"
 RANDOM_WINDOWS = "random_windows.safetensors"
 DOCUMENTS = "documents.txt"
@@ -49,12 +48,8 @@ def layer_file(out_dir: Path, layer: int) -> Path:
     return out_dir / f"layer_{layer:02d}.safetensors"
 
 
-def _atomic(path: Path) -> Path:
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
-
-
 def save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
-    tmp = _atomic(path)
+    tmp = temporary_path(path)
     try:
         save_file({name: t.contiguous() for name, t in tensors.items()}, str(tmp))
     except Exception as err:  # safetensors raises its own error type for a full disk
@@ -63,22 +58,11 @@ def save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
     os.replace(tmp, path)
 
 
-def prepare_directory(out_dir: Path) -> None:
-    """Create the output directory; refuse a path that is a file; drop temporaries of killed writes."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise N2GError(f"--out {out_dir} is a file, not a directory")
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise N2GError(f"cannot create --out {out_dir}: {err.strerror or err}") from err
-    for leftover in out_dir.glob(".*.tmp-*"):
-        leftover.unlink(missing_ok=True)
-
-
 def remove_leftovers(out_dir: Path) -> None:
     """After the manifest is written: the checkpoint and any temporaries are no longer needed."""
-    for leftover in [out_dir / CHECKPOINT, out_dir / _DOCUMENTS_PARTIAL, *out_dir.glob(".*.tmp-*")]:
+    for leftover in [out_dir / CHECKPOINT, out_dir / _DOCUMENTS_PARTIAL]:
         leftover.unlink(missing_ok=True)
+    remove_temporaries(out_dir)
 
 
 def document_line(name: str) -> str:
@@ -95,15 +79,9 @@ def documents_writer(out_dir: Path) -> Iterator[TextIO]:
     os.replace(partial, out_dir / DOCUMENTS)
 
 
-def save_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = _atomic(path)
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
-
-
 def save_checkpoint(out_dir: Path, state: dict[str, Any]) -> None:
     path = out_dir / CHECKPOINT
-    tmp = _atomic(path)
+    tmp = temporary_path(path)
     torch.save(state, tmp)
     os.replace(tmp, path)
 
@@ -116,19 +94,6 @@ def load_checkpoint(out_dir: Path) -> dict[str, Any] | None:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # a checkpoint from another version: refuse rather than guess
         raise N2GError(f"cannot read {path} ({type(err).__name__}): delete it to start over") from err
-
-
-def read_manifest(out_dir: Path) -> dict[str, Any] | None:
-    path = out_dir / MANIFEST
-    if not path.is_file():
-        return None
-    try:
-        found = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise N2GError(f"{path} is not valid JSON: delete the directory to start over") from err
-    if not isinstance(found, dict):
-        raise N2GError(f"{path} is damaged (not a JSON object): delete the directory to start over")
-    return found
 
 
 @dataclass
@@ -196,7 +161,7 @@ class ExemplarSet:
         shard = self.layer(layer)
         rows = (shard["neurons"] == neuron).nonzero()
         if rows.numel() == 0:
-            raise N2GError(f"neuron {layer}.{neuron} not in {self.dir} "
+            raise N2GError(f"neuron {layer}:{neuron} not in {self.dir} "
                            f"(it has neurons {self.manifest['neurons_spec']})")
         row = int(rows[0, 0])
         filled = (shard["window_ids"][row] >= 0).nonzero().squeeze(1).tolist()

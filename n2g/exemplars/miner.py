@@ -10,15 +10,17 @@ independent of corpus size.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import torch
 
+from n2g.config import setting
 from n2g.exemplars.random_sample import WindowSample
 from n2g.exemplars.topk import BatchContext, RunningTopK, context_hashes
 from n2g.exemplars.windows import WindowBatch
+from n2g.model.hooks import StopForward, neuron_hook_name, run_until_stopped
 from n2g.model.loading import LoadedModel
 
 
@@ -27,27 +29,49 @@ def chain_digest(previous: str, tokens: np.ndarray) -> str:
     return hashlib.blake2b(previous.encode() + tokens.astype(np.int64).tobytes(), digest_size=16).hexdigest()
 
 
+# What "chosen by device" means for mining: a small budget on CPU (spread over more files by a cap per document, since
+# held-out scoring splits by file), a large one on GPU.
+DEVICE_MAX_TOKENS = {"cpu": 200_000, "cuda": 5_000_000}
+DEVICE_BATCH_SIZE = {"cpu": 32, "cuda": 256}
+DEVICE_WINDOWS_PER_DOC = {"cpu": 8, "cuda": 0}
+
+
 @dataclass(frozen=True)
 class MiningConfig:
-    layers: tuple[int, ...]
-    neurons: tuple[int, ...] | None = None  # None: every neuron of each layer
-    top_k: int = 20
-    window_len: int = 64
-    min_window_len: int = 8
-    max_tokens: int | None = None
-    max_windows_per_doc: int | None = None
-    batch_size: int = 32
-    n_random_windows: int = 256
-    dedup_context: int = 8
-    fire_threshold: float = 0.0
-    seed: int = 0
-    text_field: str = "text"
-    checkpoint_every_s: float = 60.0
-    sparse_merge: bool | None = None  # None: by device (sparse on CPU); results are identical either way
+    """Settings of `n2g exemplars` (and of the mining stage of `n2g ingest` and `n2g report`)."""
 
+    layers: tuple[int, ...] = setting((), "layers to mine", cli=False)
+    neurons: tuple[int, ...] | None = setting(None, "neurons of each layer (None: all)", cli=False)
+    top_k: int = setting(20, "exemplar windows kept per neuron", minimum=1)
+    window_len: int = setting(64, "tokens per window", minimum=2)
+    min_window_len: int = setting(8, "a document's tail shorter than this is dropped", cli=False)
+    max_tokens: int | None = setting(None, "corpus tokens to mine (default by device: 200,000 on CPU, 5,000,000 on "
+                                     "GPU; 0: the whole corpus)", minimum=0)
+    max_windows_per_doc: int | None = setting(None, "windows taken from one document at most, spreading the token "
+                                              "budget over more documents (default by device: 8 on CPU, no cap on "
+                                              "GPU; 0: no cap)", minimum=0)
+    batch_size: int | None = setting(None, "windows per forward pass (default by device: 32 on CPU, 256 on GPU)",
+                                     minimum=1)
+    n_random_windows: int = setting(256, "random windows kept for the pattern check and out-of-distribution scores",
+                                    flag="--random-windows", minimum=0)
+    dedup_context: int = setting(8, "windows whose last N tokens up to the neuron's peak are equal count once",
+                                 minimum=1, metavar="N")
+    fire_threshold: float = setting(0.0, "activation above which a token counts as fired")
+    seed: int = setting(0, "seed of the random window sample and of the train/test split")
+    text_field: str = setting("text", "field holding the text in .jsonl/.parquet/datasets")
+    checkpoint_every_s: float = setting(60.0, "seconds between checkpoints (0: after every batch)",
+                                        flag="--checkpoint-every", minimum=0.0, metavar="SECONDS")
+    sparse_merge: bool | None = setting(None, "sparse top-k merge (None: by device, sparse on CPU); results "
+                                        "are identical either way", cli=False)
 
-class StopForward(Exception):
-    """Raised by the last layer's hook: nothing after it is needed."""
+    def for_device(self, device: str) -> MiningConfig:
+        """The settings "chosen by device" made concrete (`device`: "cpu", "cuda", ...), so that what is recorded
+        and compared is what ran; 0 (no limit) stays 0."""
+        kind = device if device in DEVICE_MAX_TOKENS else "cpu"
+        return replace(self, max_tokens=DEVICE_MAX_TOKENS[kind] if self.max_tokens is None else self.max_tokens,
+                       max_windows_per_doc=DEVICE_WINDOWS_PER_DOC[kind] if self.max_windows_per_doc is None
+                       else self.max_windows_per_doc,
+                       batch_size=DEVICE_BATCH_SIZE[kind] if self.batch_size is None else self.batch_size)
 
 
 class LayerRecorder:
@@ -104,13 +128,9 @@ class ExemplarMiner:
         valid = torch.arange(content.shape[1], device=device) < lengths[:, None] if padded else None
         for recorder in self.recorders.values():
             recorder.batch, recorder.valid = context, valid
-        hooks = [(LoadedModel.neuron_hook(layer), rec) for layer, rec in self.recorders.items()]
-        try:
-            with torch.inference_mode():
-                self.model.bridge.run_with_hooks(batch.tokens.to(device, non_blocking=True), fwd_hooks=hooks,
-                                                 return_type=None)
-        except StopForward:
-            pass
+        hooks = [(neuron_hook_name(layer), rec) for layer, rec in self.recorders.items()]
+        with torch.inference_mode():
+            run_until_stopped(self.model.bridge, batch.tokens.to(device, non_blocking=True), hooks)
         self.sample.offer(batch)
         for row, length in enumerate(batch.lengths.tolist()):
             self.digest = chain_digest(self.digest, batch.content[row, :length].numpy())

@@ -14,7 +14,7 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,8 @@ from n2g.exemplars.corpus import iter_documents
 from n2g.exemplars.miner import ExemplarMiner, MiningConfig, chain_digest
 from n2g.exemplars.prefetch import prefetch
 from n2g.exemplars.windows import Window, WindowBatch, WindowStream, batch_windows
+from n2g.files import MANIFEST, check_same_settings, prepare_directory, read_manifest, save_json
+from n2g.model.hooks import NEURON_HOOK
 from n2g.model.loading import LoadedModel
 from n2g.specs import format_index_spec, portable_spec
 
@@ -50,7 +52,8 @@ def window_stream(model: LoadedModel, corpus: str, config: MiningConfig,
                   on_document: Callable[[str], object] | None = None) -> WindowStream:
     """The corpus as the windows this config mines."""
     return WindowStream(iter_documents(corpus, config.text_field), model.tokenizer, config.window_len,
-                        config.min_window_len, config.max_tokens, config.max_windows_per_doc, on_document)
+                        config.min_window_len, config.max_tokens or None, config.max_windows_per_doc or None,
+                        on_document)
 
 
 def window_batches(windows: Iterable[Window], model: LoadedModel, config: MiningConfig) -> Iterator[WindowBatch]:
@@ -58,31 +61,20 @@ def window_batches(windows: Iterable[Window], model: LoadedModel, config: Mining
     return batch_windows(windows, config.batch_size, config.window_len, model.pad_token_id, model.bos_to_prepend)
 
 
-# Corpus tokens mined by default: enough for stable top-20 exemplars, sized so that a few neurons of an early
-# layer finish in minutes on a 2-core CPU; a GPU mines millions of tokens in that time.
-DEFAULT_MAX_TOKENS = {"cpu": 200_000, "cuda": 5_000_000}
-DEFAULT_MINING_BATCH = {"cpu": 32, "cuda": 256}
-CPU_WINDOWS_PER_DOC = 8  # spread a small CPU token budget over more files (held-out scoring splits by file)
-
-
-def default_mining(model: LoadedModel, layers: Sequence[int], neurons: Sequence[int] | None,
-                   max_tokens: int | None, top_k: int, seed: int) -> MiningConfig:
-    device = model.device.type if model.device.type in DEFAULT_MAX_TOKENS else "cpu"
-    return MiningConfig(layers=tuple(layers), neurons=None if neurons is None else tuple(neurons), top_k=top_k,
-                        max_tokens=max_tokens or DEFAULT_MAX_TOKENS[device], batch_size=DEFAULT_MINING_BATCH[device],
-                        max_windows_per_doc=CPU_WINDOWS_PER_DOC if device == "cpu" else None, seed=seed)
-
-
 def mine_exemplars(model: LoadedModel, corpus: str, out_dir: str | Path, config: MiningConfig,
                    progress: bool = True) -> dict[str, Any]:
-    """Mine exemplars of `corpus` into `out_dir`, resuming an unfinished run there; returns the manifest."""
+    """Mine exemplars of `corpus` into `out_dir`, resuming an unfinished run there; returns the manifest. Settings
+    left to the device (`MiningConfig.for_device`) are made concrete first, and recorded so."""
     out = Path(out_dir)
+    config = config.for_device(model.device.type)
+    if not config.layers:
+        raise N2GError("no layers to mine")
     _check_fits_model(model, config)
     settings = fingerprint(model, corpus, config)
     done = _finished_run(out, settings)
     if done is not None:
         return done
-    store.prepare_directory(out)
+    prepare_directory(out)
     miner = ExemplarMiner(model, config)
     checkpoint = store.load_checkpoint(out)
     if checkpoint is not None:
@@ -108,7 +100,7 @@ def _check_fits_model(model: LoadedModel, config: MiningConfig) -> None:
 
 
 def _finished_run(out: Path, settings: dict[str, Any]) -> dict[str, Any] | None:
-    manifest = store.read_manifest(out)
+    manifest = read_manifest(out)
     if manifest is None:
         return None
     _check_same_settings(out, manifest["settings"], settings)
@@ -118,10 +110,8 @@ def _finished_run(out: Path, settings: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _check_same_settings(out: Path, found: dict[str, Any], wanted: dict[str, Any]) -> None:
-    differing = sorted(key for key in set(found) | set(wanted) if found.get(key) != wanted.get(key))
-    if differing:
-        raise N2GError(f"{out} holds exemplars made with other settings ({', '.join(differing)}): "
-                       f"use another --out directory or delete it")
+    check_same_settings(found, wanted, where=str(out), what="exemplars",
+                        remedy="use another --out directory or delete it")
 
 
 def _save(out: Path, settings: dict[str, Any], miner: ExemplarMiner) -> None:
@@ -161,7 +151,7 @@ def _sweep(miner: ExemplarMiner, stream: WindowStream, out: Path, settings: dict
     config = miner.config
     windows = _skip_processed(iter(stream), miner)
     batches = prefetch(window_batches(windows, miner.model, config))
-    bar = tqdm(total=config.max_tokens, initial=miner.tokens_done, unit="tok", unit_scale=True,
+    bar = tqdm(total=config.max_tokens or None, initial=miner.tokens_done, unit="tok", unit_scale=True,
                disable=not progress, desc=f"exemplars L{format_index_spec(list(config.layers))}",
                mininterval=1.0)
     last_save = time.monotonic()
@@ -188,8 +178,8 @@ def _write_results(miner: ExemplarMiner, documents: int, out: Path, settings: di
                 "layers_spec": format_index_spec(list(config.layers)), "neurons": neurons,
                 "neurons_spec": format_index_spec(neurons), "d_mlp": model.d_mlp, "n_layers": model.n_layers,
                 "tokens": miner.tokens_done, "windows": miner.windows_done, "documents": documents,
-                "hook": "blocks.{layer}.mlp.hook_post", "tensors": store.LAYER_TENSORS}
-    store.save_json(out / store.MANIFEST, manifest)  # written last: its presence means every file is whole
+                "hook": NEURON_HOOK, "tensors": store.LAYER_TENSORS}
+    save_json(out / MANIFEST, manifest)  # written last: its presence means every file is whole
     store.remove_leftovers(out)
     return manifest
 

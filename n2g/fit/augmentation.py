@@ -16,32 +16,40 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, get_args
 
 import numpy as np
 import torch
 
+from n2g.config import setting
 from n2g.errors import N2GError
 from n2g.fit.prompt import AUGMENTED, Candidate, Prompt
 from n2g.model.loading import LoadedModel, native_bf16
 from n2g.model.probe import LayerProbe
 
-AUGMENTERS = ("lm", "distilbert", "none")
-LM_DTYPES = ("auto", "model")
+AugmentMethod = Literal["lm", "distilbert", "none"]
+LmDtype = Literal["auto", "model"]
+AUGMENTERS: tuple[AugmentMethod, ...] = get_args(AugmentMethod)
+LM_DTYPES: tuple[LmDtype, ...] = get_args(LmDtype)
 
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    method: str = "lm"
-    min_importance: float = 0.8  # positions at least this important to the pivot are substituted
-    max_positions: int = 2  # per prompt, most important first
-    proposals: int = 5  # lm: next-token proposals per position, before reranking
-    keep: int = 3  # substitutes per position after reranking
+    """How prompts are varied: the model's own next-token substitutes (lm), DistilBERT fill-mask, or none."""
+
+    method: AugmentMethod = setting("lm", "substitutes from the model's own next-token distribution (lm), DistilBERT "
+                                    "fill-mask (distilbert, needs a local model) or none", flag="--augment")
+    min_importance: float = setting(0.8, "positions at least this important to the pivot are substituted", cli=False)
+    max_positions: int = setting(2, "positions substituted per prompt, most important first", cli=False)
+    proposals: int = setting(5, "lm: next-token proposals per position, before reranking", cli=False)
+    keep: int = setting(3, "substitutes kept per position after reranking", cli=False)
     # lm: the dtype of the proposal and rescoring passes. "auto": bf16 (autocast) where the device has it natively,
     # else the model's own; "model": the model's own. They only rank candidates: every kept variant is checked by
     # the probe's own pass, in the model's dtype, so bf16 here changes which substitutes are tried, not their values.
-    lm_dtype: str = "auto"
-    model: str | None = None  # distilbert: a local directory or cached hub name
+    lm_dtype: LmDtype = setting("auto", "dtype of --augment lm's ranking passes: auto = bf16 where the device has it "
+                                "natively, model = the model's own (kept variants are always measured in the "
+                                "model's dtype)")
+    model: str | None = setting(None, "local DistilBERT directory for --augment distilbert", flag="--augment-model")
 
 
 class Augmenter(Protocol):

@@ -10,12 +10,13 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Literal, get_args
 
 import numpy as np
 import torch
 
+from n2g.config import setting
 from n2g.errors import N2GError
 from n2g.exemplars.files import ExemplarSet, NeuronExemplars
 from n2g.fit.augmentation import AugmentConfig, augment, make_augmenter
@@ -27,43 +28,65 @@ from n2g.fit.pruning import TrainingExample, prune
 from n2g.fit.random_truth import NeuronTruth, RandomWindowTruth
 from n2g.fit.saliency import add_importance
 from n2g.graphs.baselines import NGramLookup, TokenLookup
-from n2g.graphs.neuron_graph import NODE_VALUES, PREDICTION_RULES, NeuronGraph
+from n2g.graphs.neuron_graph import NODE_VALUES, PREDICTION_RULES, GraphStats, NeuronGraph, NodeValues, PredictionRule
 from n2g.graphs.prediction import GraphMatcher
-from n2g.graphs.scoring import firing_scores
+from n2g.graphs.scoring import FiringScore, GraphScores, PredictorScores, firing_scores
 from n2g.model.loading import LoadedModel
 from n2g.model.mask_token import MaskToken, choose_mask_token
 from n2g.model.probe import LayerProbe
-from n2g.model.token_keys import Vocabulary
+from n2g.model.token_keys import TokenMatching, Vocabulary
 
-SPLITS = ("document", "window")
+Split = Literal["document", "window"]  # held-out windows from documents the graph never saw, or any (the paper's)
+SPLITS: tuple[Split, ...] = get_args(Split)
+GPU_TOKEN_BUDGET, CPU_TOKEN_BUDGET = 65536, 4096  # padded tokens per forward pass, by device
+GPU_GROUP_SIZE, CPU_GROUP_SIZE = 2048, 256  # neurons fitted together, by device
 
 
 @dataclass(frozen=True)
 class FitConfig:
-    train_fraction: float = 0.5
-    seed: int = 0
-    max_context: int = 64  # tokens before the pivot that pruning may keep
-    prune_ratio: float = 0.5  # a pruned prompt keeps at least this share of the pivot's activation
-    post_context: int = 0  # tokens after the pivot kept in a prompt (never past a newline)
-    pivots_per_window: int = 8  # firing tokens of a training window explained, strongest first (paper: 1)
-    activation_threshold: float = 0.5  # x a_max: a token this active becomes a trie root
-    importance_threshold: float = 0.75  # a context token this important becomes a trie node
-    token_matching: str = "exact"
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
-    token_budget: int | None = None  # padded tokens per forward pass; None: by device
-    group_size: int | None = None  # neurons fitted together; None: by device
-    sequential: bool = False  # one neuron at a time (the benchmark's baseline)
-    mask_token_id: int | None = None  # None: chosen per tokenizer (`n2g.model.mask_token`)
-    split: str = "document"  # one of SPLITS: held-out windows from other documents, or any windows (paper)
-    node_values: str = "aggregate"  # `n2g.graphs.neuron_graph.NODE_VALUES`: "first" is the paper's first-insertion-wins
-    prediction: str = "best"  # `n2g.graphs.neuron_graph.PREDICTION_RULES`: "longest" is the paper's longest match
+    """Settings of `n2g fit` (and of the fitting stage of `n2g ingest` and `n2g report`)."""
+
+    train_fraction: float = setting(0.5, "share of a neuron's windows that trains", cli=False)
+    seed: int = setting(0, "seed of the train/test split")
+    max_context: int = setting(64, "tokens before the pivot that pruning may keep", minimum=1)
+    prune_ratio: float = setting(0.5, "share of the pivot's full-context activation a pruned prompt keeps",
+                                 minimum=0.0, maximum=1.0, min_open=True)
+    post_context: int = setting(0, "tokens after the pivot kept in a prompt (never past a newline)", minimum=0)
+    pivots_per_window: int = setting(8, "firing tokens of each training window explained, strongest first (paper: 1)",
+                                     minimum=1)
+    activation_threshold: float = setting(0.5, "x a_max: a token this active becomes a trie root, and counts as "
+                                          "firing", minimum=0.0, maximum=1.0, min_open=True)
+    importance_threshold: float = setting(0.75, "a context token this important becomes a trie node", minimum=0.0,
+                                          maximum=1.0)
+    token_matching: TokenMatching = setting("exact", "compare tokens exactly, or normalised (case of title words, "
+                                            "surrounding spaces)")
+    augment: AugmentConfig = setting(default_factory=AugmentConfig, help="augmentation", cli=False)
+    token_budget: int | None = setting(None, f"padded tokens per forward pass (default by device: {CPU_TOKEN_BUDGET} "
+                                       f"on CPU, {GPU_TOKEN_BUDGET} on GPU)", minimum=1)
+    group_size: int | None = setting(None, f"neurons fitted together and written at once (default by device: "
+                                     f"{CPU_GROUP_SIZE} on CPU, {GPU_GROUP_SIZE} on GPU)", minimum=1)
+    sequential: bool = setting(False, "one neuron at a time (for speed comparisons)")
+    mask_token_id: int | None = setting(None, "mask token (None: chosen per tokenizer, `n2g.model.mask_token`)",
+                                        cli=False)
+    split: Split = setting("document", "held-out windows from documents the graph never saw (document), or any "
+                           "windows (window, the paper's)")
+    node_values: NodeValues = setting("aggregate", "trie node values over every path (aggregate), or the first "
+                                      "insertion's (first, the paper's)")
+    prediction: PredictionRule = setting("best", "the largest activation of any complete match (best), or the "
+                                         "longest match's (longest, the paper's)")
     # `n2g.fit.pattern_check`: patterns checked on the training windows plus the random windows kept for fitting
     # (`random_halves`); with random text as negatives it raises held-out F1 at little cost on random text
-    end_precision: float | None = DEFAULT_END_PRECISION  # a pattern this precise there ends (None: no check)
-    drop_precision: float = 0.2  # with end_precision set: an end less precise than this is dropped
-    # `n2g.fit.pivot_sweep`: per source prompt, this many gradient-ranked substitutes of the pivot are measured (0: off)
-    sweep_candidates: int = 64
-    sweep_prompts: int = 6  # source prompts per neuron: the strongest of each distinct pivot token
+    end_precision: float | None = setting(
+        DEFAULT_END_PRECISION, "check patterns on the training windows and half the random windows: a partial "
+        "pattern firing at >= P of its matches there becomes an end", minimum=0.0, maximum=1.0, min_open=True,
+        metavar="P", off_flag="--no-pattern-check")
+    drop_precision: float = setting(0.2, "with the pattern check: an end less precise than this is dropped", cli=False)
+    # `n2g.fit.pivot_sweep`: per source prompt, this many gradient-ranked substitutes of the pivot are measured
+    sweep_candidates: int = setting(64, "pivot sweep: per source prompt, measure the N substitutes of the pivot the "
+                                    "gradient ranks best; those that fire become new roots in the source's context "
+                                    "(0: off)", flag="--sweep", minimum=0, metavar="N")
+    sweep_prompts: int = setting(6, "pivot sweep source prompts per neuron: the strongest of each distinct pivot "
+                                 "token", minimum=1, metavar="M")
 
     def __post_init__(self) -> None:
         if self.split not in SPLITS:
@@ -72,12 +95,12 @@ class FitConfig:
             raise N2GError(f"unknown node_values {self.node_values!r} or prediction {self.prediction!r}")
 
     def resolved_budget(self, device: torch.device) -> int:
-        return self.token_budget or (65536 if device.type == "cuda" else 4096)
+        return self.token_budget or (GPU_TOKEN_BUDGET if device.type == "cuda" else CPU_TOKEN_BUDGET)
 
     def resolved_group(self, device: torch.device) -> int:
         if self.sequential:
             return 1
-        return self.group_size or (2048 if device.type == "cuda" else 256)
+        return self.group_size or (GPU_GROUP_SIZE if device.type == "cuda" else CPU_GROUP_SIZE)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -153,13 +176,13 @@ def random_halves(windows: Windows) -> tuple[Windows, Windows]:
     return Windows(windows.keys[0::2], windows.acts[0::2]), Windows(windows.keys[1::2], windows.acts[1::2])
 
 
-def score(predict: Callable[[Sequence[str]], np.ndarray], windows: Windows, threshold: float) -> dict[str, Any]:
+def score(predict: Callable[[Sequence[str]], np.ndarray], windows: Windows, threshold: float) -> FiringScore:
     predicted = [predict(keys) for keys in windows.keys]
     flat = np.concatenate(predicted) if predicted else np.zeros(0, np.float32)
     return firing_scores(windows.concat(), flat, threshold)
 
 
-def score_all(graph: NeuronGraph, train: Windows, test: Windows, random_windows: Windows) -> dict[str, Any]:
+def score_all(graph: NeuronGraph, train: Windows, test: Windows, random_windows: Windows) -> GraphScores:
     """The graph and the paper's two baselines, on held-out top windows and on random windows."""
     token_lookup, ngram = TokenLookup(), NGramLookup(5)
     for keys, acts in zip(train.keys, train.acts):
@@ -167,13 +190,12 @@ def score_all(graph: NeuronGraph, train: Windows, test: Windows, random_windows:
         ngram.fit(keys, acts)
     threshold = graph.activation_threshold
     matcher = GraphMatcher(graph)
-    scores: dict[str, Any] = {}
-    for name, predictor in (("n2g", matcher.predict), ("token_lookup", token_lookup.predict),
-                            ("ngram5", ngram.predict)):
-        scores[name] = {"test": score(predictor, test, threshold), "random": score(predictor, random_windows,
-                                                                                   threshold)}
-    scores["test"], scores["random"] = scores["n2g"]["test"], scores["n2g"]["random"]
-    return scores
+
+    def on_both(predict: Callable[[Sequence[str]], np.ndarray]) -> PredictorScores:
+        return PredictorScores(test=score(predict, test, threshold), random=score(predict, random_windows, threshold))
+
+    return GraphScores(n2g=on_both(matcher.predict), token_lookup=on_both(token_lookup.predict),
+                       ngram5=on_both(ngram.predict))
 
 
 # -- the layer -----------------------------------------------------------------------------------------------
@@ -277,8 +299,8 @@ class LayerFitter:
             return
         added, dropped = calibrate_ends(graph, checked.keys, checked.acts, self.config.end_precision,
                                         self.config.drop_precision)
-        graph.stats["ends_added"] = graph.stats.get("ends_added", 0) + added
-        graph.stats["ends_dropped"] = graph.stats.get("ends_dropped", 0) + dropped
+        graph.stats = replace(graph.stats, ends_added=(graph.stats.ends_added or 0) + added,
+                              ends_dropped=(graph.stats.ends_dropped or 0) + dropped)
 
     def _finish(self, graph: NeuronGraph, ex: NeuronExemplars, split: tuple[list[int], list[int], str],
                 prompts: Sequence[Prompt], n_augmented: int, swept: Sequence[Substitute]) -> None:
@@ -291,19 +313,20 @@ class LayerFitter:
 
         random_fit, random_scored = random_halves(Windows(ctx.random_keys,
                                                           [a / ex.a_max for a in ctx.random_truth[ex.neuron]]))
-        graph.stats = {"train_windows": len(train_idx), "test_windows": len(test_idx), "split": split_kind,
-                       "prompts": len(prompts), "unpruned": sum(p.source == "unpruned" for p in prompts),
-                       "mean_prompt_tokens": float(np.mean([len(p.tokens) for p in prompts])) if prompts else None,
-                       "augmented": n_augmented, "pivot_at_first_position": sum(p == 0 for p in ex.peak_pos),
-                       "mask_token": self.context.mask.text, "fire_rate": ex.fire_rate}
+        graph.stats = GraphStats(
+            train_windows=len(train_idx), test_windows=len(test_idx), split=split_kind, prompts=len(prompts),
+            unpruned=sum(p.source == "unpruned" for p in prompts),
+            mean_prompt_tokens=float(np.mean([len(p.tokens) for p in prompts])) if prompts else None,
+            augmented=n_augmented, pivot_at_first_position=sum(p == 0 for p in ex.peak_pos),
+            mask_token=self.context.mask.text, fire_rate=ex.fire_rate)
         if not graph.roots:
             graph.status = "failed"
             graph.reason = f"no training window reaches {graph.activation_threshold} x a_max"
         train = windows(train_idx)
         checked = train + random_fit
         self._check_patterns(graph, checked)
-        graph.stats["swept"] = sum(self.sweep.add(graph, found, ctx.vocab) for found in swept)
-        if graph.stats["swept"]:  # the substitutes' patterns, checked on the same text (the rest stays as it is)
+        graph.stats = replace(graph.stats, swept=sum(self.sweep.add(graph, found, ctx.vocab) for found in swept))
+        if graph.stats.swept:  # the substitutes' patterns, checked on the same text (the rest stays as it is)
             self._check_patterns(graph, checked)
-        graph.stats["random_windows_scored"] = len(random_scored.keys)
+        graph.stats = replace(graph.stats, random_windows_scored=len(random_scored.keys))
         graph.scores = score_all(graph, train, windows(test_idx), random_scored)

@@ -19,17 +19,19 @@ from n2g.fit.fitter import FitConfig, LayerFitter
 from n2g.fit.random_truth import RandomWindowTruth
 from n2g.graphs.files import GraphDirectory
 from n2g.graphs.neuron_graph import NeuronGraph
-from n2g.graphs.scoring import format_score, mean_defined
+from n2g.graphs.scoring import PREDICTORS, Predictor, format_score, mean_defined
 from n2g.model.loading import LoadedModel
 from n2g.model.probe import ProbeStats
 
 
 @dataclass
 class FitSummary:
+    """What `n2g fit` reports at the end: neurons by status, and N2G's and the baselines' mean held-out F1."""
+
     status: Counter = field(default_factory=Counter)
     fitted_now: int = 0
     seconds: float = 0.0
-    f1: dict[str, list[float | None]] = field(default_factory=lambda: {"n2g": [], "token_lookup": [], "ngram5": []})
+    f1: dict[Predictor, list[float | None]] = field(default_factory=lambda: {name: [] for name in PREDICTORS})
     probe: list[ProbeStats] = field(default_factory=list)
 
     def add(self, graphs: Sequence[NeuronGraph]) -> None:
@@ -37,7 +39,7 @@ class FitSummary:
             self.status[graph.status] += 1
             if graph.status == "fitted":
                 for name, values in self.f1.items():
-                    values.append(graph.scores[name]["test"]["f1"])
+                    values.append(None if graph.scores is None else graph.scores.value(name, "test", "f1"))
 
     def line(self) -> str:
         f1 = ", ".join(f"{name} {format_score(mean_defined(values))}" for name, values in self.f1.items())

@@ -9,7 +9,7 @@ import numpy as np
 from n2g.graphs.neuron_graph import GAP, NeuronGraph
 from n2g.graphs.prediction import GraphMatcher
 from n2g.graphs.rendering import visible_text
-from n2g.graphs.scoring import format_score
+from n2g.graphs.scoring import PREDICTORS, TEXT_SETS, format_score
 from n2g.model.loading import LoadedModel
 from n2g.model.probe import LayerProbe
 from n2g.model.token_keys import Vocabulary
@@ -19,11 +19,10 @@ def graph_summary(graph: NeuronGraph) -> str:
     """Identity, scores against the baselines, then each pattern as it reads left to right."""
     lines = [f"neuron {graph.name} of {graph.model}: {graph.status}"
              + (f" ({graph.reason})" if graph.reason else "") + f", a_max {graph.a_max:.3f}"]
-    if graph.scores:
-        for split in ("test", "random"):
-            parts = [f"{name} F1 {format_score(graph.scores[name][split]['f1'], 2)}"
-                     for name in ("n2g", "token_lookup", "ngram5")]
-            lines.append(f"  {split:6s} " + ", ".join(parts))
+    if graph.scores is not None:
+        for text_set in TEXT_SETS:
+            parts = [f"{name} F1 {format_score(graph.scores.value(name, text_set, 'f1'), 2)}" for name in PREDICTORS]
+            lines.append(f"  {text_set:6s} " + ", ".join(parts))
     lines.append("  patterns (context ... activating token, activation as a fraction of a_max):")
     for pattern, activation in patterns(graph):
         lines.append(f"    {activation:5.2f}  {pattern}")

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from n2g.errors import N2GError
-from n2g.exemplars.files import prepare_directory, read_manifest, save_json
+from n2g.files import MANIFEST, check_same_settings, prepare_directory, read_manifest, save_json
 from n2g.graphs.neuron_graph import NeuronGraph
 
 FORMAT = "n2g-graphs"
@@ -39,15 +39,12 @@ class GraphDirectory:
         prepare_directory(self.dir)
         found = read_manifest(self.dir)
         if found is None:
-            save_json(self.dir / "manifest.json", {"format": FORMAT, "version": FORMAT_VERSION, **settings})
+            save_json(self.dir / MANIFEST, {"format": FORMAT, "version": FORMAT_VERSION, **settings})
             return
         if found.get("format") != FORMAT:
             raise N2GError(f"{self.dir} holds something other than n2g graphs: choose another --out")
-        differing = sorted(k for k in set(found) | set(settings) if k not in ("format", "version", "exemplars")
-                           and found.get(k) != settings.get(k))
-        if differing:
-            raise N2GError(f"{self.dir} holds graphs fitted with other settings ({', '.join(differing)}): "
-                           "use another --out or the same settings")
+        check_same_settings(found, settings, where=str(self.dir), what="graphs",
+                            remedy="use another --out or the same settings", ignore=("format", "version", "exemplars"))
 
     def done(self, layer: int) -> set[int]:
         """Neurons of the layer already written; cuts a torn last line left by a kill."""

@@ -10,6 +10,9 @@ the first insertion, so the graph does not depend on the order examples were see
 available for comparison (`node_values="first"`: the first insertion's values win; `prediction="longest"`: the
 longest complete match decides, see `n2g.graphs.prediction`); a graph carries the rules it was built and predicts with.
 
+A graph carries its scores (`n2g.graphs.scoring.GraphScores`, None until scored) and what fitting counted
+(`GraphStats`), both typed so readers ask for them one way; in JSON they keep the layout they have always had.
+
 `NeuronGraph.to_json()` / `from_json()` round-trip exactly; `FORMAT_VERSION` changes when the layout does.
 """
 
@@ -17,16 +20,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal, get_args, get_type_hints
 
 from n2g.errors import N2GError
+from n2g.graphs.scoring import GraphScores
+from n2g.model.token_keys import TokenMatching
 
 FORMAT = "n2g-graph"
 FORMAT_VERSION = 1
 TOKEN, GAP = "token", "gap"
-NODE_VALUES = ("aggregate", "first")  # ours; the paper's first-insertion-wins
-PREDICTION_RULES = ("best", "longest")  # ours: the largest end of any complete match; the paper's: the longest
+NodeValues = Literal["aggregate", "first"]  # ours; the paper's first-insertion-wins
+PredictionRule = Literal["best", "longest"]  # ours: the largest end of any complete match; the paper's: the longest
+GraphStatus = Literal["fitted", "dead", "failed"]  # dead: never fired in the corpus
+NODE_VALUES: tuple[NodeValues, ...] = get_args(NodeValues)
+PREDICTION_RULES: tuple[PredictionRule, ...] = get_args(PredictionRule)
+GRAPH_STATUSES: tuple[GraphStatus, ...] = get_args(GraphStatus)
 
 
 @dataclass
@@ -116,22 +125,70 @@ class PatternStep:
     importance: float = 0.0
 
 
+@dataclass(frozen=True)
+class GraphStats:
+    """What fitting saw and did for one neuron (`n2g.fit.fitter`), kept for reports and for finding out why a graph
+    is as it is. None means "not recorded": a dead neuron has no stats at all, `ends_added` / `ends_dropped` exist
+    only where the pattern check ran, and graphs fitted before the sweep lack `swept` / `random_windows_scored`.
+    In JSON a None field is left out, except `mean_prompt_tokens`, which the fitter writes as null when a neuron
+    had no prompts (so it is written whenever `prompts` is)."""
+
+    train_windows: int | None = None
+    test_windows: int | None = None
+    split: str | None = None  # "document" | "window" (`n2g.fit.fitter.Split`): how test windows were chosen
+    prompts: int | None = None  # pruned training prompts
+    unpruned: int | None = None  # of those, kept whole: no shorter context kept enough activation
+    mean_prompt_tokens: float | None = None
+    augmented: int | None = None  # prompts augmentation added
+    pivot_at_first_position: int | None = None  # top windows whose max is their first token
+    mask_token: str | None = None  # the token saliency masked with
+    fire_rate: float | None = None  # share of the mined tokens above the exemplars' fire threshold
+    ends_added: int | None = None  # pattern check: partial patterns that became ends
+    ends_dropped: int | None = None  # pattern check: imprecise ends dropped
+    swept: int | None = None  # roots the pivot sweep added
+    random_windows_scored: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form, in the order the fitter has always written the keys."""
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if getattr(self, f.name) is not None or (f.name == "mean_prompt_tokens" and self.prompts is not None)}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> GraphStats:
+        """Stats as `to_dict` wrote them; unknown keys or values of the wrong kind raise `N2GError`."""
+        if not isinstance(data, dict):
+            raise N2GError(f"unknown graph stats shape: stats is {type(data).__name__}, not an object")
+        unknown = [key for key in data if key not in _STAT_TYPES]
+        if unknown:
+            raise N2GError(f"unknown graph stats shape: unknown {', '.join(map(repr, unknown))}")
+        for key, value in data.items():
+            if type(value) not in _STAT_TYPES[key]:  # exact JSON types: a bool is no count
+                raise N2GError(f"unknown graph stats shape: {key} is {value!r}, not {_STAT_TYPES[key][0].__name__}")
+        return cls(**data)
+
+
+# Per field, the JSON types it may be read as: its own, null, and int for a float (a whole float written as an int)
+_STAT_TYPES: dict[str, tuple[type, ...]] = {
+    name: (kind, type(None), *((int,) if kind is float else ()))
+    for name, kind in ((name, get_args(hint)[0]) for name, hint in get_type_hints(GraphStats).items())}
+
+
 @dataclass
 class NeuronGraph:
     model: str
     layer: int
     neuron: int
     a_max: float
-    token_matching: str  # "exact" or "normalised": how `key`s were made (`n2g.model.token_keys`)
+    token_matching: TokenMatching  # how `key`s were made (`n2g.model.token_keys`)
     activation_threshold: float = 0.5
     importance_threshold: float = 0.75
-    node_values: str = "aggregate"  # one of NODE_VALUES
-    prediction: str = "best"  # one of PREDICTION_RULES
-    status: str = "fitted"  # fitted | dead (never fired) | failed
+    node_values: NodeValues = "aggregate"
+    prediction: PredictionRule = "best"
+    status: GraphStatus = "fitted"
     reason: str | None = None
     roots: list[TrieNode] = field(default_factory=list)
-    scores: dict[str, Any] = field(default_factory=dict)
-    stats: dict[str, Any] = field(default_factory=dict)
+    scores: GraphScores | None = None  # None until scored (dead neurons never are); JSON {}
+    stats: GraphStats = field(default_factory=GraphStats)
     # The text `from_json` read, so that storing a graph read from a file need not serialise it again.
     source_json: str | None = field(default=None, compare=False, repr=False)
 
@@ -188,7 +245,8 @@ class NeuronGraph:
                 "activation_threshold": self.activation_threshold,
                 "importance_threshold": self.importance_threshold, "node_values": self.node_values,
                 "prediction": self.prediction, "status": self.status, "reason": self.reason,
-                "scores": self.scores, "stats": self.stats, "roots": [root.to_dict() for root in self.roots]}
+                "scores": {} if self.scores is None else self.scores.to_dict(), "stats": self.stats.to_dict(),
+                "roots": [root.to_dict() for root in self.roots]}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False)
@@ -201,6 +259,8 @@ class NeuronGraph:
         if self.node_values not in NODE_VALUES or self.prediction not in PREDICTION_RULES:
             raise N2GError(f"unknown graph rules node_values={self.node_values!r}, prediction={self.prediction!r} "
                            f"(known: {', '.join(NODE_VALUES)}; {', '.join(PREDICTION_RULES)})")
+        if self.status not in GRAPH_STATUSES:
+            raise N2GError(f"unknown graph status {self.status!r} (known: {', '.join(GRAPH_STATUSES)})")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> NeuronGraph:
@@ -209,13 +269,19 @@ class NeuronGraph:
         if data.get("version") != FORMAT_VERSION:
             raise N2GError(f"graph format version {data.get('version')} is not supported "
                            f"(this n2g reads version {FORMAT_VERSION})")
-        return cls(model=data["model"], layer=int(data["layer"]), neuron=int(data["neuron"]),
+        layer, neuron = int(data["layer"]), int(data["neuron"])
+        try:
+            raw_scores = data.get("scores") or None  # {}: never scored
+            scores = None if raw_scores is None else GraphScores.from_dict(raw_scores)
+            stats = GraphStats.from_dict(data.get("stats", {}))
+        except N2GError as err:
+            raise N2GError(f"graph of neuron {layer}:{neuron}: {err}") from err
+        return cls(model=data["model"], layer=layer, neuron=neuron,
                    a_max=float(data["a_max"]), token_matching=data["token_matching"],
                    activation_threshold=float(data["activation_threshold"]),
                    importance_threshold=float(data["importance_threshold"]),
                    node_values=data.get("node_values", "aggregate"), prediction=data.get("prediction", "best"),
-                   status=data["status"],
-                   reason=data.get("reason"), scores=data.get("scores", {}), stats=data.get("stats", {}),
+                   status=data["status"], reason=data.get("reason"), scores=scores, stats=stats,
                    roots=[TrieNode.from_dict(root) for root in data.get("roots", [])])
 
     @classmethod

@@ -85,12 +85,17 @@ def visible_text(text: str) -> str:
     return label if len(label) <= MAX_LABEL else label[:MAX_LABEL - 1] + "…"
 
 
+def mix_colour(base: tuple[int, int, int], strength: float, white: tuple[int, int, int] = (255, 255, 255)) -> str:
+    """`base` mixed into `white` by `strength` (clamped to 0..1: 0 is `white`, 1 is `base`), as #rrggbb."""
+    strength = min(max(strength, 0.0), 1.0)
+    rgb = [round(w + (b - w) * strength) for b, w in zip(base, white)]
+    return "#{:02x}{:02x}{:02x}".format(*rgb)
+
+
 def _shade(base: tuple[int, int, int], value: float) -> str:
     """`base` mixed with white: stronger for larger `value` (clamped to 0..1), never pure white."""
     value = min(max(value, 0.0), 1.0) if math.isfinite(value) else 1.0
-    strength = MIN_SHADE + (1 - MIN_SHADE) * value
-    rgb = [round(255 - (255 - channel) * strength) for channel in base]
-    return "#{:02x}{:02x}{:02x}".format(*rgb)
+    return mix_colour(base, MIN_SHADE + (1 - MIN_SHADE) * value)
 
 
 def _font_colour(fill: str) -> str:
@@ -144,8 +149,8 @@ def simplified(graph: NeuronGraph) -> tuple[list[DrawNode], list[DrawEdge]]:
 def title(graph: NeuronGraph) -> str:
     """'model layer L neuron N', with the test F1 when the graph has been scored."""
     text = f"{graph.model} layer {graph.layer} neuron {graph.neuron}"
-    f1 = graph.scores.get("test", {}).get("f1") if isinstance(graph.scores.get("test"), dict) else None
-    if isinstance(f1, (int, float)) and not isinstance(f1, bool) and math.isfinite(f1):
+    f1 = None if graph.scores is None else graph.scores.value("n2g", "test", "f1")
+    if f1 is not None and math.isfinite(f1):
         text += f" (F1 {f1:.2f})"
     return text
 

@@ -22,11 +22,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
+from n2g.config import setting
 from n2g.errors import N2GError
+from n2g.model.hooks import neuron_hook_name
 from n2g.model.hub import hub_reachable
 from n2g.specs import portable_spec
 
@@ -56,14 +58,30 @@ class LoadedModel:
     device: torch.device
     dtype: torch.dtype
 
-    @staticmethod
-    def neuron_hook(layer: int) -> str:
-        return f"blocks.{layer}.mlp.hook_post"
+    neuron_hook = staticmethod(neuron_hook_name)  # the name `n2g.model.hooks.neuron_hook_name` gives
 
     @property
     def bos_to_prepend(self) -> int | None:
         """The BOS id to put before every window, or None under this model's BOS policy."""
         return self.bos_token_id if self.prepend_bos else None
+
+
+Dtype = Literal["auto", "fp32", "bf16", "fp16"]
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which model to load, where, and in what precision: the model options of every command that runs one."""
+
+    model: str = setting(DEFAULT_MODEL, "smollm2-135m (offline default), a Hugging Face name (gpt2, "
+                         "EleutherAI/pythia-70m), a local HF directory or a .gguf file")
+    device: str = setting("auto", "cpu, cuda, cuda:N or auto (cuda when present)")
+    dtype: Dtype = setting("auto", "fp32, bf16, fp16 or auto (bf16 on GPU, fp32 on CPU)")
+    prepend_bos: bool | None = setting(None, "prepend BOS to every window, or never (default: the model family's "
+                                       "own convention)", flag="--bos/--no-bos")
+
+    def load(self) -> LoadedModel:
+        return load_model(self.model, device=self.device, dtype=self.dtype, prepend_bos=self.prepend_bos)
 
 
 @contextmanager

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from n2g.exemplars.miner import StopForward
+from n2g.model.hooks import StopForward, neuron_hook_name, run_until_stopped
 from n2g.model.loading import LoadedModel
 
 Row = tuple[int, Sequence[int]]  # (neuron index in the layer, content token ids without BOS)
@@ -63,7 +63,7 @@ class LayerProbe:
         self.lm_token_budget = lm_token_budget or max(256, token_budget // 4)
         self.bos = model.bos_to_prepend
         self.offset = int(self.bos is not None)  # position of the first content token in a row
-        self.hook_name = LoadedModel.neuron_hook(layer)
+        self.hook_name = neuron_hook_name(layer)
         self.stats = ProbeStats()
         special = getattr(model.tokenizer, "all_special_ids", None) or []
         self._special_ids = torch.tensor(sorted(set(special)), dtype=torch.long, device=model.device)
@@ -118,12 +118,9 @@ class LayerProbe:
                     raise StopForward
             return hook
 
-        hooks = [(LoadedModel.neuron_hook(layer), hook_for(layer, read)) for layer, read in reads.items()]
-        try:
-            with torch.inference_mode():
-                self.model.bridge.run_with_hooks(ids, fwd_hooks=hooks, return_type=None)
-        except StopForward:
-            pass
+        hooks = [(neuron_hook_name(layer), hook_for(layer, read)) for layer, read in reads.items()]
+        with torch.inference_mode():
+            run_until_stopped(self.model.bridge, ids, hooks)
         return captured
 
     def neuron_acts(self, rows: Sequence[Row], stage: str = "") -> list[np.ndarray]:
@@ -191,11 +188,7 @@ class LayerProbe:
             raise StopForward
 
         with torch.enable_grad():
-            try:
-                self.model.bridge.run_with_hooks(ids, fwd_hooks=[("hook_embed", embedding), (self.hook_name, post)],
-                                                 return_type=None)
-            except StopForward:
-                pass
+            run_until_stopped(self.model.bridge, ids, [("hook_embed", embedding), (self.hook_name, post)])
             total = held["acts"][index, at, neurons].float().sum()
             (gradient,) = torch.autograd.grad(total, held["embed"])
         return gradient[index, at]

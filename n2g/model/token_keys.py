@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal, get_args
 
 from n2g.errors import N2GError
 
-MATCHING_MODES = ("exact", "normalised")
+TokenMatching = Literal["exact", "normalised"]
+MATCHING_MODES: tuple[TokenMatching, ...] = get_args(TokenMatching)
 
 
 def normalise_token(text: str) -> str:

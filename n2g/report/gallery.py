@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from n2g.graphs.neuron_graph import NeuronGraph
-from n2g.graphs.rendering import render, visible_text
-from n2g.graphs.scoring import format_score
+from n2g.graphs.rendering import mix_colour, render, visible_text
+from n2g.graphs.scoring import Metric, Predictor, TextSet, format_score, mean_defined
 
 FILENAME = "gallery.html"
 RED, BLUE, GREEN, PALE = (214, 39, 40), (31, 119, 180), (44, 160, 44), (230, 230, 230)
@@ -55,13 +55,9 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
-def _score(graph: NeuronGraph, method: str, split: str, metric: str) -> float | None:
-    """One metric from `graph.scores[method][split]` (N2G falls back to the top-level `scores[split]`)."""
-    by_split = graph.scores.get(method)
-    if not isinstance(by_split, dict) and method == "n2g":
-        by_split = graph.scores
-    scores = by_split.get(split) if isinstance(by_split, dict) else None
-    return _number(scores.get(metric)) if isinstance(scores, dict) else None
+def _score(graph: NeuronGraph, method: Predictor, split: TextSet, metric: Metric) -> float | None:
+    """One metric of the graph's scores: None where the graph was never scored or the score is undefined."""
+    return None if graph.scores is None else _number(graph.scores.value(method, split, metric))
 
 
 def _f1(graph: NeuronGraph) -> float | None:
@@ -81,19 +77,7 @@ def _attr(value: float | None) -> str:
     return "" if value is None else repr(value)
 
 
-def _mean(values: Sequence[float | None]) -> float | None:
-    defined = [value for value in values if value is not None]
-    return sum(defined) / len(defined) if defined else None
-
-
 # --- shading -----------------------------------------------------------------------------------------------------
-
-
-def _mix(base: tuple[int, int, int], strength: float, white: tuple[int, int, int] = (255, 255, 255)) -> str:
-    """`base` mixed into `white` by `strength` (clamped to 0..1), as #rrggbb."""
-    strength = min(max(strength, 0.0), 1.0)
-    rgb = [round(w + (b - w) * strength) for b, w in zip(base, white)]
-    return "#{:02x}{:02x}{:02x}".format(*rgb)
 
 
 def activation_colour(value: float) -> str:
@@ -101,13 +85,13 @@ def activation_colour(value: float) -> str:
     number = _number(value)
     if number is None:
         return "#dddddd"
-    return _mix(BLUE, min(-number, 1.0) * 0.4) if number < 0 else _mix(RED, number)
+    return mix_colour(BLUE, min(-number, 1.0) * 0.4) if number < 0 else mix_colour(RED, number)
 
 
 def _prediction_colour(value: float) -> str:
     """Pale grey (predicted 0) to green (predicted a_max), so a known zero prediction still shows."""
     number = _number(value)
-    return _mix(GREEN, number if number is not None else 0.0, PALE)
+    return mix_colour(GREEN, number if number is not None else 0.0, PALE)
 
 
 def _token_html(token: str, activation: float, predicted: float | None) -> str:
@@ -209,9 +193,9 @@ def card_html(item: GalleryNeuron, svg: bool = True) -> str:
 
 def _summary_html(neurons: Sequence[GalleryNeuron]) -> str:
     graphs = [item.graph for item in neurons]
-    n2g = _mean([_f1(graph) for graph in graphs])
-    lookup = _mean([_score(graph, "token_lookup", "test", "f1") for graph in graphs])
-    ngram = _mean([_score(graph, "ngram5", "test", "f1") for graph in graphs])
+    n2g = mean_defined(_f1(graph) for graph in graphs)
+    lookup = mean_defined(_score(graph, "token_lookup", "test", "f1") for graph in graphs)
+    ngram = mean_defined(_score(graph, "ngram5", "test", "f1") for graph in graphs)
     scored = sum(1 for graph in graphs if _f1(graph) is not None)
     statuses = ", ".join(f"{sum(1 for g in graphs if g.status == s)} {html.escape(s)}"
                          for s in sorted({g.status for g in graphs}))

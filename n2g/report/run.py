@@ -25,9 +25,10 @@ from typing import Any
 
 import pandas as pd
 
-from n2g.exemplars.files import ExemplarSet, NeuronExemplars, save_json
+from n2g.exemplars.files import ExemplarSet, NeuronExemplars
 from n2g.exemplars.miner import MiningConfig
 from n2g.exemplars.run import mine_exemplars
+from n2g.files import save_json
 from n2g.fit.fitter import FitConfig
 from n2g.fit.run import fit_graphs
 from n2g.graphs.files import GraphDirectory

@@ -15,12 +15,11 @@ import numpy as np
 import pandas as pd
 
 from n2g.graphs.neuron_graph import NeuronGraph
-from n2g.graphs.scoring import format_score
+from n2g.graphs.scoring import METRICS, PREDICTORS, TEXT_SETS, format_score, mean_defined
 
-METHODS = ("n2g", "token_lookup", "ngram5")
+METHODS = PREDICTORS  # N2G and the paper's two baselines (`n2g.graphs.scoring`)
 METHOD_NAMES = {"n2g": "N2G", "token_lookup": "token lookup", "ngram5": "5-gram"}
-SCORE_SPLITS = ("test", "random")  # held-out top windows; random (out-of-distribution) windows
-METRICS = ("precision", "recall", "f1", "pearson")
+SCORE_SPLITS = TEXT_SETS  # held-out top windows; random (out-of-distribution) windows
 F1_LEVELS = (0.8, 0.5)
 MODES = ("default", "paper", "paper_rules")  # ours; the paper as published; the paper's rules on our split
 MODE_NAMES = {"default": "ours", "paper": "paper-faithful", "paper_rules": "paper rules, our split"}
@@ -39,12 +38,11 @@ COLUMNS = ["mode", "layer", "neuron", "status", "reason", "graph_nodes", "a_max"
 def neuron_row(graph: NeuronGraph, mode: str) -> dict[str, Any]:
     row: dict[str, Any] = {"mode": mode, "layer": graph.layer, "neuron": graph.neuron, "status": graph.status,
                            "reason": graph.reason, "graph_nodes": graph.node_count(),
-                           "a_max": graph.a_max, "split": graph.stats.get("split")}
+                           "a_max": graph.a_max, "split": graph.stats.split}
     for method in METHODS:
         for split in SCORE_SPLITS:
-            scores = graph.scores.get(method, {}).get(split, {})
             for metric in METRICS:
-                value = scores.get(metric)
+                value = None if graph.scores is None else graph.scores.value(method, split, metric)
                 row[score_column(method, split, metric)] = np.nan if value is None else float(value)
     return row
 
@@ -62,11 +60,6 @@ def _mode_order(column: pd.Series) -> pd.Series:
 
 
 # -- per layer ------------------------------------------------------------------------------------------------
-def _mean(values: pd.Series) -> float | None:
-    defined = values.dropna()
-    return float(defined.mean()) if len(defined) else None
-
-
 def _share_at_least(values: pd.Series, level: float) -> float | None:
     defined = values.dropna()
     return float((defined >= level).mean()) if len(defined) else None
@@ -77,12 +70,12 @@ def summarise(rows: pd.DataFrame) -> dict[str, Any]:
     fitted = rows[rows["status"] == "fitted"]
     summary: dict[str, Any] = {"neurons": len(rows), **{s: int((rows["status"] == s).sum()) for s in STATUSES}}
     for column in SCORE_COLUMNS:
-        summary[column] = _mean(fitted[column])
+        summary[column] = mean_defined(fitted[column])
     summary["n2g_test_f1_defined"] = int(fitted["n2g_test_f1"].notna().sum())
     summary["n2g_random_f1_defined"] = int(fitted["n2g_random_f1"].notna().sum())
     for level in F1_LEVELS:
         summary[f"share_f1_ge_{level}"] = _share_at_least(fitted["n2g_test_f1"], level)
-    summary["mean_graph_nodes"] = _mean(fitted["graph_nodes"].astype(float))
+    summary["mean_graph_nodes"] = mean_defined(fitted["graph_nodes"].astype(float))
     return summary
 
 

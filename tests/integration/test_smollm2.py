@@ -111,8 +111,9 @@ def test_fitting_layer_0_neurons(smollm2: LoadedModel, tmp_path: Path) -> None:
     assert summary.status["fitted"] == len(neurons)
     probe = LayerProbe(smollm2, 0, 4096)
     for graph in GraphDirectory(tmp_path / "graphs").graphs(0):
-        assert graph.roots and graph.scores["test"]["tokens"] > 0 and graph.scores["random"]["tokens"] > 0
-        assert graph.stats["mask_token"] == "<|im_end|>"
+        assert graph.roots and graph.scores is not None and graph.scores.n2g.test and graph.scores.n2g.random
+        assert graph.scores.n2g.test.tokens > 0 and graph.scores.n2g.random.tokens > 0
+        assert graph.stats.mask_token == "<|im_end|>"
         assert NeuronGraph.from_json(graph.to_json()).to_json() == graph.to_json()
         # the graph fires where its neuron fires: on the neuron's own strongest window, at its peak
         from n2g.graphs.prediction import GraphMatcher

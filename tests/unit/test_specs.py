@@ -135,3 +135,39 @@ def test_portable_spec_makes_local_paths_absolute(tmp_path, monkeypatch) -> None
     monkeypatch.chdir(tmp_path)
     assert portable_spec("./model") == portable_spec("model") == str((tmp_path / "model").resolve())
     assert portable_spec("gpt2") == "gpt2" and portable_spec("python-stdlib") == "python-stdlib"
+
+
+def test_neuron_ids_are_layer_colon_neuron_only() -> None:
+    from n2g.specs import NeuronRef, format_neuron, parse_neuron_id
+
+    assert parse_neuron_id(" 1:144 ") == NeuronRef(1, 144) and str(NeuronRef(1, 144)) == "1:144"
+    assert format_neuron(0, 1501) == "0:1501"
+    for bad, hint in [("1.144", "(1:144?)"), ("1:", ""), ("-1:5", ""), ("a:b", ""), ("1:2:3", "")]:
+        with pytest.raises(N2GError, match="write LAYER:NEURON") as info:
+            parse_neuron_id(bad)
+        assert hint in str(info.value)
+
+
+def test_selection_ranges_with_layers_pairs_without() -> None:
+    """With --layers, --neurons is a range spec applied to each layer; without, it names L:N pairs."""
+    from n2g.specs import describe_selection, parse_neuron_selection, union_of_neurons
+
+    assert parse_neuron_selection("0:1", "0:2", 4, 8) == {0: [0, 1, 2], 1: [0, 1, 2]}
+    pairs = parse_neuron_selection(None, "0:7,1:3,0:2", 4, 8)
+    assert pairs == {0: [2, 7], 1: [3]} and union_of_neurons(pairs) == [2, 3, 7]
+    assert parse_neuron_selection(None, "all", 2, 3) == {0: [0, 1, 2], 1: [0, 1, 2]}
+    assert parse_neuron_selection(None, "all", 4, 2, default_layers=[3]) == {3: [0, 1]}
+    assert describe_selection(pairs) == "3 neurons (0:2, 0:7, 1:3)"
+    with pytest.raises(N2GError, match="without --layers, name neurons as LAYER:NEURON"):
+        parse_neuron_selection(None, "5", 4, 8)
+    with pytest.raises(N2GError, match="layer 9 of 9:1 out of range"):
+        parse_neuron_selection(None, "9:1", 4, 8)
+    with pytest.raises(N2GError, match="neuron 8 of 0:8 out of range"):
+        parse_neuron_selection(None, "0:8", 4, 8)
+
+
+def test_filter_specs_have_no_model_size_but_a_bound() -> None:
+    """`--layer` of a search filters what a store holds: any index, but nothing past the engines' integers."""
+    assert parse_index_spec("3:5", None, "layer") == [3, 4, 5]
+    with pytest.raises(N2GError, match="at most"):
+        parse_index_spec("0:99999999999", None, "layer")

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from n2g.graphs.neuron_graph import NeuronGraph
+from n2g.graphs.scoring import GraphScores
 from n2g.report.gallery import GalleryNeuron, ShadedExample, activation_colour, write_gallery
 from tests.factories import dead_graph, make_graph
 
@@ -46,7 +47,7 @@ def _graphs() -> list[NeuronGraph]:
     for graph in graphs:
         f1 = F1[graph.name]
         if f1 != "dead":
-            graph.scores = _scores(f1)
+            graph.scores = GraphScores.from_dict(_scores(f1))
     return graphs
 
 

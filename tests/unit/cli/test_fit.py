@@ -38,8 +38,39 @@ def test_show_formats(fitted: Path, tmp_path: Path, capsys) -> None:
     assert json.loads(capsys.readouterr().out)["neuron"] == 2
     for fmt, magic in (("svg", b"<svg"), ("png", b"\x89PNG"), ("dot", b"digraph")):
         out = tmp_path / f"g.{fmt}"
-        assert main(["show", "1.2", "--graphs", graphs, "--format", fmt, "--out", str(out)]) == 0
+        assert main(["show", "1:2", "--graphs", graphs, "--format", fmt, "--out", str(out)]) == 0
         assert magic in out.read_bytes()[:400]
+
+
+def test_show_several_neurons_from_a_directory_or_a_store(fitted: Path, tmp_path: Path, capsys) -> None:
+    """One call shows several neurons, read from a graph directory or from a store, alike."""
+    graphs, db = str(fitted / "graphs"), str(tmp_path / "n2g.lbdb")
+    assert main(["load", "--graphs", graphs, "--db", db, "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["show", "1:2", "0:3", "--graphs", graphs]) == 0
+    from_directory = capsys.readouterr().out
+    assert "neuron 1:2 " in from_directory and "neuron 0:3 " in from_directory
+    assert main(["show", "1:2", "0:3", "--db", db]) == 0
+    assert capsys.readouterr().out == from_directory
+    assert main(["show", "1:2", "0:3", "--db", db, "--format", "json"]) == 0
+    assert [json.loads(line)["neuron"] for line in capsys.readouterr().out.splitlines()] == [2, 3]
+    assert main(["show", "1:2", "0:3", "--db", db, "--format", "svg", "--out", str(tmp_path / "svgs")]) == 0
+    assert sorted(p.name for p in (tmp_path / "svgs").iterdir()) == ["neuron_0_3.svg", "neuron_1_2.svg"]
+
+
+def test_predict_several_neurons_from_a_store_with_one_model_load(fitted: Path, tmp_path: Path, capsys,
+                                                                  monkeypatch) -> None:
+    from n2g.model import loading
+
+    db = str(tmp_path / "n2g.lbdb")
+    assert main(["load", "--graphs", str(fitted / "graphs"), "--db", db, "--no-progress"]) == 0
+    loads = []
+    real = loading.load_model
+    monkeypatch.setattr(loading, "load_model", lambda *a, **k: loads.append(a) or real(*a, **k))
+    capsys.readouterr()
+    assert main(["predict", "0:1", "1:2", "import os\nx = 1", "--db", db]) == 0
+    out = capsys.readouterr().out
+    assert len(loads) == 1 and out.count("predicted") == 2
 
 
 def test_predict_prints_each_token(fitted: Path, tiny_model_dir: Path) -> None:
@@ -57,7 +88,12 @@ def test_predict_prints_each_token(fitted: Path, tiny_model_dir: Path) -> None:
     (["show", "1:2", "--graphs", "{missing}"], "no graphs in"),
     (["predict", "1:99", "text", "--graphs", "{g}"], "no graph for neuron"),
     (["fit", "--exemplars", "{missing}", "--out", "{g}"], "no exemplars"),
-    (["fit", "--exemplars", "{ex}", "--out", "{g}", "--neurons", "40:41"], "have no exemplars"),
+    (["fit", "--exemplars", "{ex}", "--out", "{g}", "--layers", "0", "--neurons", "40:41"], "have no exemplars"),
+    (["fit", "--exemplars", "{ex}", "--out", "{g}", "--neurons", "0:40"], "have no exemplars"),
+    (["fit", "--exemplars", "{ex}", "--out", "{g}", "--neurons", "5"], "without --layers"),
+    (["show", "1:2", "--graphs", "{g}", "--db", "{missing}"], "give one of"),
+    (["show", "1:2"], "give one of --graphs"),
+    (["predict", "1:2", "--graphs", "{g}"], "give NEURON... TEXT"),
     (["fit", "--exemplars", "{ex}", "--out", "{g}", "--layers", "2"], "layer 2 not in"),
     (["fit", "--exemplars", "{ex}", "--out", "{g}", "--importance-threshold", "0.9"], "other settings"),
     (["fit", "--exemplars", "{ex}", "--out", "{other}", "--augment", "distilbert", "--augment-model", "{missing}"],

@@ -2,30 +2,71 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
-import torch
-from safetensors.torch import load_file
 
 from n2g.cli.main import main
 from n2g.exemplars.miner import MiningConfig
-from n2g.exemplars.run import mine_exemplars
-from tests.cli_checks import BIN, assert_one_line_error, run_cli
+from n2g.fit.fitter import FitConfig
+from tests.cli_checks import assert_one_line_error, run_cli
 
 
-@pytest.mark.parametrize("command", [["n2g", "--help"], ["n2g", "exemplars", "--help"],
-                                     ["n2g", "show", "--help"], ["n2g", "fit", "--help"],
-                                     ["n2g", "predict", "--help"], ["n2g-search", "--help"]])
-def test_help(command: list[str]) -> None:
-    result = run_cli(*command)
-    assert result.returncode == 0, result.stderr
-    assert "usage:" in result.stdout
+@pytest.mark.parametrize("command", ["exemplars", "fit", "ingest", "report"])
+def test_help_shows_each_config_field_with_its_one_default(capsys, command: str) -> None:
+    """Every command-line field of the stage's config appears in the help with the dataclass's own default, so a
+    default changed in the config changes the help (there is no second copy)."""
+    from dataclasses import fields
+
+    from n2g.config import option_spec
+
+    assert main([command, "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    configs = {"exemplars": [MiningConfig], "fit": [FitConfig], "ingest": [MiningConfig, FitConfig],
+               "report": [MiningConfig, FitConfig]}[command]
+    for config in configs:
+        for field in fields(config):
+            spec = option_spec(field)
+            if spec is None:
+                continue
+            flag = spec.flag or "--" + field.name.replace("_", "-")
+            assert flag.split("/")[0] in text, (command, flag)
+            if field.default not in (None, False) and not isinstance(field.default, tuple):
+                assert f"[default: {field.default}" in text.split(flag.split("/")[0], 1)[1][:600], (command, flag)
+
+
+def test_ingest_and_fit_take_the_same_fit_options(capsys) -> None:
+    """`n2g ingest` can set every fit option `n2g fit` can."""
+    import re
+
+    def flags(command: str) -> set[str]:
+        assert main([command, "--help"]) == 0
+        return set(re.findall(r"(--[a-z][a-z0-9-]+)", capsys.readouterr().out))
+
+    fit_only = {"--exemplars", "--out"}
+    assert flags("fit") - fit_only <= flags("ingest")
+
+
+def test_version_and_help_exit_zero(capsys) -> None:
+    from n2g import __version__
+
+    assert main(["--version"]) == 0
+    assert __version__ in capsys.readouterr().out
+    for command in (["--help"], ["show", "--help"], ["predict", "--help"]):
+        assert main(command) == 0
+        assert "Usage: n2g" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["fit", "--exemplars", "x", "--out", "y", "--prune-ratio", "nan"], "not a finite number"),
+    (["fit", "--exemplars", "x", "--out", "y", "--top-k", "3"], "No such option '--top-k'"),
+    (["exemplars", "--out", "y", "--top-k", "0"], "0 is not in the range x>=1"),
+    (["exemplars", "--out", "y", "--seed", str(2**64)], "not in the range"),
+    (["fit", "--exemplars", "x", "--out", "y", "--split", "bogus"], "'bogus' is not one of 'document', 'window'"),
+    (["nonsense"], "No such command 'nonsense'"),
+])
+def test_bad_options_are_one_line(capsys, argv: list[str], expected: str) -> None:
+    assert_one_line_error(capsys, argv, expected)
 
 
 def test_empty_corpus(capsys, tiny_model_dir: Path, tmp_path: Path) -> None:
@@ -74,16 +115,17 @@ def test_other_settings_in_same_directory(capsys, tiny_model_dir: Path, small_co
             str(tmp_path), "--max-tokens", "500", "--window-len", "16", "--no-progress"]
     assert main(base) == 0
     capsys.readouterr()
-    assert_one_line_error(capsys, [*base, "--top-k", "3"], "other settings (top_k)")
+    assert_one_line_error(capsys, [*base, "--top-k", "3"], "made with other settings: top_k is 20 there, 3 here: ")
 
 
 def test_show_unknown_neuron(capsys, tiny_model_dir: Path, small_corpus_dir: Path, tmp_path: Path) -> None:
     assert main(["exemplars", "--model", str(tiny_model_dir), "--corpus", str(small_corpus_dir), "--out",
                  str(tmp_path), "--max-tokens", "500", "--window-len", "16", "--no-progress"]) == 0
     capsys.readouterr()
-    assert_one_line_error(capsys, ["show", "--exemplars", str(tmp_path), "--neuron", "1.999"], "not in")
+    assert_one_line_error(capsys, ["show", "--exemplars", str(tmp_path), "--neuron", "1:999"], "not in")
+    assert_one_line_error(capsys, ["show", "1.5", "--exemplars", str(tmp_path)], "e.g. 1:337 (1:5?)")
     assert_one_line_error(capsys, ["show", "--exemplars", str(tmp_path), "--neuron", "x"], "bad neuron")
-    assert_one_line_error(capsys, ["show", "--exemplars", str(tmp_path / "nothing"), "--neuron", "0.1"],
+    assert_one_line_error(capsys, ["show", "--exemplars", str(tmp_path / "nothing"), "0:1"],
                           "no exemplars")
 
 
@@ -91,74 +133,6 @@ def test_error_through_console_script_has_no_traceback(tmp_path: Path) -> None:
     result = run_cli("n2g", "exemplars", "--model", "./no/such/dir", "--out", str(tmp_path))
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "Traceback" not in result.stderr
-
-
-RESUME_ARGS = ["--window-len", "16", "--batch-size", "2", "--top-k", "4", "--random-windows", "8",
-               "--max-tokens", "6000"]
-RESUME_CONFIG = MiningConfig(layers=(0, 1, 2), top_k=4, window_len=16, batch_size=2, n_random_windows=8,
-                             max_tokens=6000)
-
-
-def start_then_stop(command: list[str], out: Path, stop_signal: int) -> subprocess.CompletedProcess:
-    """Run `command`, send `stop_signal` once it has written a checkpoint, and wait for it to end."""
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 240
-    while not (out / "checkpoint.pt").exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.2)  # let it get into the corpus
-    assert process.poll() is None, "the run finished before it could be stopped: give it more work"
-    os.kill(process.pid, stop_signal)
-    stdout, stderr = process.communicate(timeout=120)
-    assert not (out / "manifest.json").exists()
-    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
-
-
-def assert_same_as_uninterrupted(tiny_model, corpus: Path, resumed: Path, reference: Path) -> None:
-    mine_exemplars(tiny_model, str(corpus), reference, RESUME_CONFIG, progress=False)
-    for name in ("layer_00", "layer_01", "layer_02", "random_windows"):
-        ours, theirs = (load_file(str(d / f"{name}.safetensors")) for d in (resumed, reference))
-        assert ours.keys() == theirs.keys()
-        for key in ours:
-            assert torch.equal(ours[key], theirs[key]), f"{name}.{key} differs after resume"
-    assert (resumed / "documents.txt").read_text() == (reference / "documents.txt").read_text()
-    assert not (resumed / "checkpoint.pt").exists()
-
-
-def exemplars_command(model_dir: Path, corpus: Path, out: Path) -> list[str]:
-    return [str(BIN / "n2g"), "exemplars", "--model", str(model_dir), "--corpus", str(corpus), "--out", str(out),
-            "--checkpoint-every", "0", "--no-progress", *RESUME_ARGS]
-
-
-def test_resume_after_kill_9_equals_uninterrupted_run(tiny_model, tiny_model_dir: Path,
-                                                      small_corpus_dir: Path, tmp_path: Path) -> None:
-    killed = tmp_path / "killed"
-    command = exemplars_command(tiny_model_dir, small_corpus_dir, killed)
-    start_then_stop(command, killed, signal.SIGKILL)
-    resumed = run_cli("n2g", *command[1:])
-    assert resumed.returncode == 0, resumed.stderr
-    assert "resuming" in resumed.stderr
-    assert_same_as_uninterrupted(tiny_model, small_corpus_dir, killed, tmp_path / "reference")
-
-
-def test_ctrl_c_checkpoints_whole_batches_and_a_changed_corpus_is_refused(
-        tiny_model, tiny_model_dir: Path, small_corpus_dir: Path, tmp_path: Path) -> None:
-    corpus = tmp_path / "corpus"
-    shutil.copytree(small_corpus_dir, corpus)
-    out = tmp_path / "interrupted"
-    command = exemplars_command(tiny_model_dir, corpus, out)
-    stopped = start_then_stop(command, out, signal.SIGINT)
-    assert stopped.returncode == 2 and "interrupted" in stopped.stderr and "Traceback" not in stopped.stderr
-    unfinished = run_cli("n2g", "show", "--exemplars", str(out), "--neuron", "0.1")
-    assert unfinished.returncode == 2 and "unfinished" in unfinished.stderr
-
-    (corpus / "aaa_new_first_file.txt").write_text("def inserted():\n    return 'this shifts every window'\n" * 20)
-    refused = run_cli("n2g", *command[1:])
-    assert refused.returncode == 2 and "corpus changed" in refused.stderr, refused.stderr
-
-    (corpus / "aaa_new_first_file.txt").unlink()
-    resumed = run_cli("n2g", *command[1:])
-    assert resumed.returncode == 0, resumed.stderr
-    assert_same_as_uninterrupted(tiny_model, corpus, out, tmp_path / "reference")
 
 
 def test_out_is_a_file(capsys, tiny_model_dir: Path, small_corpus_dir: Path, tmp_path: Path) -> None:

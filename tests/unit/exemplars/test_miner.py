@@ -18,6 +18,7 @@ from n2g.model.loading import load_model
 from tests.brute_force import top_k_windows
 
 CONFIG = MiningConfig(layers=(0, 2), top_k=6, window_len=16, min_window_len=4, max_tokens=6000, batch_size=8,
+                      max_windows_per_doc=0,
                       n_random_windows=10, dedup_context=3, checkpoint_every_s=1e9)
 
 

@@ -10,19 +10,43 @@ import pytest
 import torch
 
 from n2g.errors import N2GError
+from n2g.fit import augmentation
 from n2g.fit.augmentation import lm_autocast
 from n2g.model.loading import LoadedModel, native_bf16
 from n2g.model.probe import LayerProbe
 
 
-def test_auto_autocasts_an_fp32_model_to_bf16_only_where_the_device_has_it(tiny_model: LoadedModel) -> None:
-    expected = torch.bfloat16 if native_bf16(tiny_model.device) else None
-    assert lm_autocast("auto", tiny_model) == expected
-    assert lm_autocast("model", tiny_model) is None
-    half = dataclasses.replace(tiny_model, dtype=torch.bfloat16)
-    assert lm_autocast("auto", half) is None  # already low precision: left as loaded
-    with pytest.raises(N2GError, match="unknown lm dtype"):
+@pytest.mark.parametrize("native, dtype, lm_dtype, expected", [
+    (True, torch.float32, "auto", torch.bfloat16),  # the one case that autocasts
+    (False, torch.float32, "auto", None),  # emulated bf16 would be slower
+    (True, torch.float32, "model", None),  # asked for the model's own dtype
+    (True, torch.bfloat16, "auto", None),  # already low precision: left as loaded
+    (True, torch.float16, "auto", None),
+    (False, torch.bfloat16, "model", None),
+])
+def test_auto_autocasts_an_fp32_model_to_bf16_only_where_the_device_has_it(
+        tiny_model: LoadedModel, monkeypatch: pytest.MonkeyPatch, native: bool, dtype: torch.dtype, lm_dtype: str,
+        expected: torch.dtype | None) -> None:
+    monkeypatch.setattr(augmentation, "native_bf16", lambda device: native)
+    assert lm_autocast(lm_dtype, dataclasses.replace(tiny_model, dtype=dtype)) == expected
+    with pytest.raises(N2GError, match="unknown lm dtype 'fp8'"):
         lm_autocast("fp8", tiny_model)
+
+
+@pytest.mark.parametrize("capability, expected", [((7, 5), False), ((8, 0), True), ((9, 0), True), ((6, 1), False)])
+def test_native_bf16_on_cuda_needs_compute_capability_8(monkeypatch: pytest.MonkeyPatch,
+                                                       capability: tuple[int, int], expected: bool) -> None:
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    assert native_bf16(torch.device("cuda:0")) is expected
+
+
+@pytest.mark.parametrize("avx512_bf16, amx, expected", [(False, False, False), (True, False, True),
+                                                        (False, True, True), (True, True, True)])
+def test_native_bf16_on_cpu_needs_avx512_bf16_or_amx(monkeypatch: pytest.MonkeyPatch, avx512_bf16: bool, amx: bool,
+                                                    expected: bool) -> None:
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
+    assert native_bf16(torch.device("cpu")) is expected
 
 
 @pytest.mark.skipif(not Path("/proc/cpuinfo").exists(), reason="needs Linux's /proc/cpuinfo")

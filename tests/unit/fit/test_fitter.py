@@ -19,6 +19,7 @@ from n2g.fit.fitter import FitConfig, LayerFitter, Windows, random_halves
 from n2g.fit.run import fit_graphs
 from n2g.graphs.files import GraphDirectory, layer_path
 from n2g.graphs.prediction import GraphMatcher
+from n2g.graphs.scoring import PREDICTORS
 from n2g.model.loading import LoadedModel, load_model
 from n2g.model.probe import LayerProbe
 from n2g.model.token_keys import Vocabulary
@@ -69,7 +70,7 @@ def planted_exemplars(planted_model: LoadedModel, small_corpus_dir: Path,
                       tmp_path_factory: pytest.TempPathFactory) -> ExemplarSet:
     out = tmp_path_factory.mktemp("planted-exemplars")
     config = MiningConfig(layers=(0, 1), neurons=tuple(range(8)), top_k=12, window_len=32, n_random_windows=64,
-                          batch_size=16)
+                          batch_size=16, max_tokens=0, max_windows_per_doc=0)
     mine_exemplars(planted_model, str(small_corpus_dir), out, config, progress=False)
     return ExemplarSet(out)
 
@@ -89,11 +90,12 @@ def test_planted_graph_has_exactly_the_token_and_f1_one(planted, planted_model, 
     assert graph.status == "fitted"
     assert graph.activating_tokens() == [key]
     assert graph.context_tokens() == []  # no context matters to this neuron: every context token is ~0 important
-    assert graph.stats["test_windows"] > 0
+    assert graph.stats.test_windows is not None and graph.stats.test_windows > 0
+    assert graph.scores is not None and graph.scores.n2g.test is not None and graph.scores.n2g.random is not None
     for split in ("test", "random"):
-        assert graph.scores["n2g"][split]["f1"] == 1.0, graph.scores["n2g"][split]
-    assert graph.scores["test"]["tp"] > 0 and graph.scores["random"]["tp"] > 0
-    assert graph.scores["test"]["pearson"] == pytest.approx(1.0, abs=1e-4)
+        assert graph.scores.value("n2g", split, "f1") == 1.0, graph.scores.n2g
+    assert graph.scores.n2g.test.tp > 0 and graph.scores.n2g.random.tp > 0
+    assert graph.scores.n2g.test.pearson == pytest.approx(1.0, abs=1e-4)
 
 
 def test_random_halves_are_disjoint_and_fixed() -> None:
@@ -110,22 +112,42 @@ def test_random_windows_score_only_the_half_fitting_never_saw(planted_model, pla
     for end_precision in (None, 0.7):
         graph = LayerFitter(planted_model, planted_exemplars, 0, [PLANTED],
                             FitConfig(augment=_none(), end_precision=end_precision)).fit([PLANTED])[0]
-        assert graph.stats["random_windows_scored"] == len(lengths) // 2
-        for method in ("n2g", "token_lookup", "ngram5"):
-            assert graph.scores[method]["random"]["tokens"] == int(lengths[1::2].sum())
+        assert graph.stats.random_windows_scored == len(lengths) // 2
+        assert graph.scores is not None
+        for method in PREDICTORS:
+            random_score = graph.scores.of(method).random
+            assert random_score is not None and random_score.tokens == int(lengths[1::2].sum())
 
 
 def test_graphs_predict_the_windows_they_were_fit_on(planted_model, planted_exemplars) -> None:
-    """Every graph's patterns are complete matches in its own pruned prompts: each root token predicts > 0 in
-    at least one training window."""
-    fitter = LayerFitter(planted_model, planted_exemplars, 1, list(range(8)), FitConfig(augment=_none()))
-    for graph in fitter.fit(list(range(8))):
-        if graph.status != "fitted":
-            continue
+    """Every neuron of layer 1 fires in the corpus and has top windows above the activation threshold, so each
+    one gets a fitted graph; its patterns are complete matches in its own pruned prompts, so it predicts firing
+    in its windows, and every value it predicts is the end activation of one of its patterns."""
+    neurons = list(range(8))
+    fitter = LayerFitter(planted_model, planted_exemplars, 1, neurons, FitConfig(augment=_none()))
+    graphs = fitter.fit(neurons)
+    assert [graph.neuron for graph in graphs] == neurons
+    vocab = Vocabulary(planted_model.tokenizer, "exact")
+    for graph in graphs:
         ex = planted_exemplars.neuron(1, graph.neuron)
-        vocab = Vocabulary(planted_model.tokenizer, "exact")
-        best = max(float(GraphMatcher(graph).predict(vocab.keys(t)).max()) for t in ex.tokens)
-        assert best > graph.activation_threshold
+        assert ex.a_max > 0 and float(ex.acts[0].max()) == pytest.approx(ex.a_max)  # the fixture: it fires
+        assert graph.status == "fitted", (graph.neuron, graph.status, graph.reason)
+        assert graph.a_max == pytest.approx(ex.a_max) and graph.roots and graph.node_count() >= len(graph.roots)
+        ends = {np.float32(node.end_activation) for node in _nodes(graph) if node.end_activation is not None}
+        assert ends and min(ends) > graph.activation_threshold, ends  # a pattern's end is where it predicts firing
+        predicted = [GraphMatcher(graph).predict(vocab.keys(tokens)) for tokens in ex.tokens]
+        assert max(float(p.max()) for p in predicted) > graph.activation_threshold
+        assert {value for p in predicted for value in p[p > 0]} <= ends
+        assert all(float(p.min()) >= 0.0 and len(p) == len(tokens) for p, tokens in zip(predicted, ex.tokens))
+
+
+def _nodes(graph) -> list:
+    stack, out = list(graph.roots), []
+    while stack:
+        node = stack.pop()
+        out.append(node)
+        stack.extend(node.children)
+    return out
 
 
 def _none():
@@ -143,7 +165,8 @@ def test_batched_equals_sequential(planted_model, planted_exemplars) -> None:
     for a, b in zip(batched, sequential):
         assert a.activating_tokens() == b.activating_tokens()
         assert a.context_tokens() == b.context_tokens()
-        assert a.scores["test"]["f1"] == b.scores["test"]["f1"]
+        assert a.scores is not None and b.scores is not None
+        assert a.scores.value("n2g", "test", "f1") == b.scores.value("n2g", "test", "f1")
 
 
 def test_fit_resumes_and_never_duplicates(planted_model, planted_exemplars, tmp_path: Path) -> None:
@@ -166,10 +189,14 @@ def test_fit_refuses_other_settings(planted_model, planted_exemplars, tmp_path: 
     from n2g.errors import N2GError
 
     fit_graphs(planted_model, planted_exemplars, tmp_path, [0], [0], FitConfig(augment=_none()), progress=False)
-    with pytest.raises(N2GError, match="other settings"):
+    with pytest.raises(N2GError) as refused:
         fit_graphs(planted_model, planted_exemplars, tmp_path, [0], [0], FitConfig(augment=_none(),
                                                                                    importance_threshold=0.9),
                    progress=False)
+    message = str(refused.value)  # the setting by its dotted path, the directory's value, then the one asked for
+    assert message.startswith(f"{tmp_path} holds graphs made with other settings: "
+                              "config.importance_threshold is 0.75 there, 0.9 here: "), message
+    assert "more differ" not in message and "\n" not in message
 
 
 def test_shared_prefix_rows_run_once(planted_model) -> None:

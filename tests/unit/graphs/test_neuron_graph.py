@@ -12,7 +12,8 @@ import pytest
 from n2g.errors import N2GError
 from n2g.fit.building import add_prompt, context_steps
 from n2g.fit.prompt import Prompt
-from n2g.graphs.neuron_graph import FORMAT, FORMAT_VERSION, GAP, TOKEN, NeuronGraph, PatternStep, TrieNode
+from n2g.graphs.neuron_graph import FORMAT, FORMAT_VERSION, GAP, TOKEN, GraphStats, NeuronGraph, PatternStep, TrieNode
+from n2g.graphs.scoring import FiringScore, GraphScores, PredictorScores
 from n2g.model.token_keys import Vocabulary
 from tests.fixed_tokenizer import FixedTextTokenizer
 
@@ -136,11 +137,13 @@ def _rich_graph() -> NeuronGraph:
     graph.insert("def", "def", 1.0, 1 / 3, [])
     graph.insert("def", "def", 0.5100000001, 0.7, [_gap(), _tok("class", 0.95)])
     graph.insert("(", "(", 0.55, 0.0, [_tok("print", 1.0)])
-    graph.scores = {"n2g": {"test": {"tokens": 10, "tp": 1, "fp": 0, "fn": 2, "precision": 1.0, "recall": 1 / 3,
-                                     "f1": 0.5, "pearson": None}},
-                    "test": {"precision": None}, "note": "ünïcode"}
-    graph.stats = {"train_windows": 3, "test_windows": 2, "split": "document", "mean_prompt_tokens": 4.5,
-                   "mask_token": "<unk>", "fire_rate": 0.0125, "unpruned": 0}
+    held_out = FiringScore(tokens=10, tp=1, fp=0, fn=2, precision=1.0, recall=1 / 3, f1=0.5, pearson=None)
+    nothing = FiringScore(tokens=7, tp=0, fp=0, fn=0, precision=None, recall=None, f1=None, pearson=-0.125)
+    graph.scores = GraphScores(n2g=PredictorScores(test=held_out, random=nothing),
+                               token_lookup=PredictorScores(test=nothing, random=held_out),
+                               ngram5=PredictorScores(test=held_out, random=None))
+    graph.stats = GraphStats(train_windows=3, test_windows=2, split="document", prompts=4, unpruned=0,
+                             mean_prompt_tokens=4.5, mask_token="<ünïcode>", fire_rate=0.0125)
     return graph
 
 
@@ -178,7 +181,8 @@ def test_json_is_compact_and_keeps_non_ascii() -> None:
     data = json.loads(text)
     assert (data["format"], data["version"]) == (FORMAT, FORMAT_VERSION)
     assert "é" in text and "\\u00e9" not in text
-    assert ": " not in text.replace('"ünïcode"', "")
+    assert "<ünïcode>" in text
+    assert ": " not in text
 
 
 def test_empty_graph_round_trips() -> None:
@@ -186,6 +190,100 @@ def test_empty_graph_round_trips() -> None:
     again = NeuronGraph.from_json(graph.to_json())
     assert again.to_json() == graph.to_json()
     assert (again.status, again.reason, again.roots) == ("dead", "never fired in the corpus", [])
+
+
+# Scores and stats laid out exactly as `n2g fit` has always written them: the typed form must give back every byte
+_HELD_OUT = {"tokens": 640, "tp": 15, "fp": 0, "fn": 1, "precision": 1.0, "recall": 0.9375, "f1": 0.967741935483871,
+             "pearson": 0.4291649738812106}
+_RANDOM = {"tokens": 8008, "tp": 7, "fp": 1, "fn": 25, "precision": 0.875, "recall": 0.21875, "f1": 0.35,
+           "pearson": 0.06502897469679922}
+_UNDEFINED = {"tokens": 640, "tp": 0, "fp": 0, "fn": 16, "precision": None, "recall": 0.0, "f1": 0.0, "pearson": None}
+_FITTER_SCORES = {"n2g": {"test": _HELD_OUT, "random": _RANDOM}, "token_lookup": {"test": _RANDOM, "random": _RANDOM},
+                  "ngram5": {"test": _UNDEFINED, "random": _UNDEFINED}, "test": _HELD_OUT, "random": _RANDOM}
+_CORE_STATS = {"train_windows": 10, "test_windows": 10, "split": "document", "prompts": 13, "unpruned": 0,
+               "mean_prompt_tokens": 1.0, "augmented": 0, "pivot_at_first_position": 0, "mask_token": "<|im_end|>",
+               "fire_rate": 0.40882}
+_NO_PROMPTS = {**_CORE_STATS, "prompts": 0, "mean_prompt_tokens": None}
+
+
+def _fitter_line(status: str, scores: dict[str, object], stats: dict[str, object], a_max: float = 1.0482524633407593,
+                 roots: list[dict[str, object]] | None = None) -> str:
+    data = {"format": FORMAT, "version": FORMAT_VERSION, "model": "smollm2-135m", "layer": 0, "neuron": 7,
+            "a_max": a_max, "token_matching": "exact", "activation_threshold": 0.5, "importance_threshold": 0.75,
+            "node_values": "aggregate", "prediction": "best", "status": status,
+            "reason": None if status == "fitted" else "a reason", "scores": scores, "stats": stats,
+            "roots": roots if roots is not None else [{"kind": "token", "count": 4, "max_activation": 1.0,
+                                                        "importance": 1.0, "key": " hasattr", "token": " hasattr",
+                                                        "end_activation": 1.0, "end_count": 4}]}
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+
+@pytest.mark.parametrize("line", [
+    _fitter_line("fitted", _FITTER_SCORES, {**_CORE_STATS, "ends_added": 0, "ends_dropped": 1, "swept": 55,
+                                            "random_windows_scored": 128}),
+    _fitter_line("fitted", _FITTER_SCORES, {**_CORE_STATS, "swept": 0, "random_windows_scored": 128}),  # no check
+    _fitter_line("fitted", _FITTER_SCORES, {**_CORE_STATS, "ends_added": 2, "ends_dropped": 0,
+                                            "random_windows_scored": 128}),  # fitted before the pivot sweep
+    _fitter_line("fitted", _FITTER_SCORES, _CORE_STATS),  # fitted before the pattern check and random halves
+    _fitter_line("failed", _FITTER_SCORES, {**_NO_PROMPTS, "ends_added": 0, "ends_dropped": 0, "swept": 0,
+                                            "random_windows_scored": 128}, roots=[]),
+    _fitter_line("dead", {}, {}, a_max=0.0, roots=[]),
+], ids=["fitted", "no-pattern-check", "before-sweep", "oldest", "failed", "dead"])
+def test_fitter_layout_round_trips_byte_for_byte(line: str) -> None:
+    graph = NeuronGraph.from_json(line)
+    graph.source_json = None  # serialise again rather than hand back what was read
+    assert graph.to_json() == line
+    assert json.loads(graph.to_json()) == json.loads(line)
+
+
+def test_typed_scores_and_stats_read_from_the_fitter_layout() -> None:
+    graph = NeuronGraph.from_json(_fitter_line("failed", _FITTER_SCORES, {**_NO_PROMPTS, "swept": 3}))
+    assert graph.scores is not None
+    assert graph.scores.n2g.test is not None and graph.scores.n2g.test.f1 == 0.967741935483871
+    assert graph.scores.value("ngram5", "test", "precision") is None
+    assert graph.scores.value("token_lookup", "random", "pearson") == 0.06502897469679922
+    assert (graph.stats.prompts, graph.stats.mean_prompt_tokens, graph.stats.swept) == (0, None, 3)
+    assert graph.stats.ends_added is None and graph.stats.random_windows_scored is None
+    dead = NeuronGraph.from_json(_fitter_line("dead", {}, {}, roots=[]))
+    assert dead.scores is None and dead.stats == GraphStats()
+
+
+@pytest.mark.parametrize(("scores", "problem"), [
+    ({"n2g": {"test": _HELD_OUT, "random": _RANDOM}}, "scores has no 'token_lookup', 'ngram5'"),
+    ({**_FITTER_SCORES, "bleu": {}}, "scores has unknown 'bleu'"),
+    ({**_FITTER_SCORES, "ngram5": {"test": _UNDEFINED}}, "ngram5 has no 'random'"),
+    ({**_FITTER_SCORES, "ngram5": {"test": _UNDEFINED, "random": _UNDEFINED, "train": None}}, "unknown 'train'"),
+    ({**_FITTER_SCORES, "ngram5": {"test": {**_UNDEFINED, "f1": "0.5"}, "random": None}}, "ngram5.test.f1 is '0.5'"),
+    ({**_FITTER_SCORES, "ngram5": {"test": {k: v for k, v in _UNDEFINED.items() if k != "tp"}, "random": None}},
+     "ngram5.test has no 'tp'"),
+    ({**_FITTER_SCORES, "ngram5": {"test": {**_UNDEFINED, "tp": 1.5}, "random": None}}, "ngram5.test.tp is 1.5"),
+    ({**_FITTER_SCORES, "n2g": [1, 2]}, "n2g is list"),
+    ({**_FITTER_SCORES, "test": _RANDOM}, "top-level 'test' is not n2g.test"),
+    ([_HELD_OUT], "scores is list"),
+])
+def test_unknown_scores_shape_is_refused_in_one_line(scores: object, problem: str) -> None:
+    with pytest.raises(N2GError) as raised:
+        NeuronGraph.from_json(_fitter_line("fitted", scores, _CORE_STATS))  # type: ignore[arg-type]
+    message = str(raised.value)
+    assert "\n" not in message and message.startswith("graph of neuron 0:7: unknown graph scores shape: ")
+    assert problem in message
+
+
+@pytest.mark.parametrize(("stats", "problem"), [
+    ({**_CORE_STATS, "seconds": 3.5}, "unknown 'seconds'"),
+    ({**_CORE_STATS, "prompts": "13"}, "prompts is '13', not int"),
+    ({**_CORE_STATS, "swept": True}, "swept is True, not int"),
+    ([1], "stats is list"),
+])
+def test_unknown_stats_shape_is_refused_in_one_line(stats: object, problem: str) -> None:
+    with pytest.raises(N2GError, match="^graph of neuron 0:7: unknown graph stats shape: ") as raised:
+        NeuronGraph.from_json(_fitter_line("fitted", _FITTER_SCORES, stats))  # type: ignore[arg-type]
+    assert problem in str(raised.value)
+
+
+def test_unknown_status_is_refused() -> None:
+    with pytest.raises(N2GError, match="unknown graph status 'retired'"):
+        NeuronGraph.from_json(_fitter_line("retired", {}, {}))
 
 
 def test_invalid_json_raises_n2g_error() -> None:

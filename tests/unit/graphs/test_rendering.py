@@ -11,6 +11,7 @@ import pytest
 from n2g.errors import N2GError
 from n2g.graphs import rendering
 from n2g.graphs.neuron_graph import GAP, TOKEN, NeuronGraph, PatternStep
+from tests.factories import uniform_scores
 
 try:
     import matplotlib  # noqa: F401
@@ -37,7 +38,7 @@ def make_graph(**kwargs) -> NeuronGraph:
 @pytest.fixture
 def graph() -> NeuronGraph:
     """ cat <- the <- newline;  cat <- gap <- the (merged with the first 'the');  dog <- the;  tab alone."""
-    graph = make_graph(scores={"test": {"f1": 0.8123}})
+    graph = make_graph(scores=uniform_scores(0.8123))
     graph.insert("cat", " cat", 1.0, 1.0, [tok(" the"), tok("\n")])
     graph.insert("cat", " cat", 0.7, 1.0, [gap(), tok(" the", 0.3)])
     graph.insert("dog", " dog", 0.2, 1.0, [tok(" the", 0.6)])
@@ -120,7 +121,8 @@ def test_label_falls_back_to_key() -> None:
 def test_title_has_f1_only_when_numeric(graph: NeuronGraph) -> None:
     assert rendering.title(graph) == "gpt2 layer 3 neuron 17 (F1 0.81)"
     assert rendering.title(make_graph()) == "gpt2 layer 3 neuron 17"
-    assert rendering.title(make_graph(scores={"test": {"f1": None}})) == "gpt2 layer 3 neuron 17"
+    assert rendering.title(make_graph(scores=uniform_scores(None))) == "gpt2 layer 3 neuron 17"
+    assert rendering.title(make_graph(scores=uniform_scores(float("nan")))) == "gpt2 layer 3 neuron 17"
 
 
 def dot_strings(dot: str) -> list[str]:

@@ -10,7 +10,20 @@ import pytest
 
 from n2g.fit.fitter import Windows, score, split_windows
 from n2g.graphs.baselines import NGramLookup, TokenLookup
-from n2g.graphs.scoring import FIRING_THRESHOLD, firing_scores, mean_defined, pearson, pooled
+from n2g.graphs.scoring import (
+    FIRING_THRESHOLD,
+    METRICS,
+    PREDICTORS,
+    TEXT_SETS,
+    FiringScore,
+    GraphScores,
+    PooledScore,
+    PredictorScores,
+    firing_scores,
+    mean_defined,
+    pearson,
+    pooled,
+)
 
 
 def _f32(values: Sequence[float]) -> np.ndarray:
@@ -23,52 +36,52 @@ def test_firing_scores_counts_and_ratios() -> None:
     predicted = _f32([0.8, 0.2, 0.7, 0.0, 0.5, 0.1])
     scores = firing_scores(true, predicted)
     assert FIRING_THRESHOLD == 0.5
-    assert (scores["tokens"], scores["tp"], scores["fp"], scores["fn"]) == (6, 2, 1, 1)  # 0.5 >= 0.5 fires
-    assert scores["precision"] == pytest.approx(2 / 3)
-    assert scores["recall"] == pytest.approx(2 / 3)
-    assert scores["f1"] == pytest.approx(2 / 3)
+    assert (scores.tokens, scores.tp, scores.fp, scores.fn) == (6, 2, 1, 1)  # 0.5 >= 0.5 fires
+    assert scores.precision == pytest.approx(2 / 3)
+    assert scores.recall == pytest.approx(2 / 3)
+    assert scores.f1 == pytest.approx(2 / 3)
     expected = float(np.corrcoef(true.astype(np.float64), predicted.astype(np.float64))[0, 1])
-    assert scores["pearson"] == pytest.approx(expected)
+    assert scores.pearson == pytest.approx(expected)
 
 
 def test_firing_scores_with_another_threshold() -> None:
     true, predicted = _f32([0.3, 0.25, 0.0, 0.9]), _f32([0.3, 0.0, 0.3, 0.1])
     scores = firing_scores(true, predicted, threshold=0.25)
-    assert (scores["tp"], scores["fp"], scores["fn"]) == (1, 1, 2)
-    assert scores["precision"] == pytest.approx(0.5)
-    assert scores["recall"] == pytest.approx(1 / 3)
-    assert scores["f1"] == pytest.approx(2 / 5)
+    assert (scores.tp, scores.fp, scores.fn) == (1, 1, 2)
+    assert scores.precision == pytest.approx(0.5)
+    assert scores.recall == pytest.approx(1 / 3)
+    assert scores.f1 == pytest.approx(2 / 5)
 
 
 def test_nothing_fires_anywhere_is_undefined_not_zero_or_one() -> None:
     scores = firing_scores(_f32([0.1, 0.2, 0.0]), _f32([0.0, 0.3, 0.1]))
-    assert (scores["tp"], scores["fp"], scores["fn"]) == (0, 0, 0)
-    assert scores["precision"] is None and scores["recall"] is None and scores["f1"] is None
-    assert scores["pearson"] is not None
+    assert (scores.tp, scores.fp, scores.fn) == (0, 0, 0)
+    assert scores.precision is None and scores.recall is None and scores.f1 is None
+    assert scores.pearson is not None
 
 
 def test_no_predicted_firing_makes_precision_undefined() -> None:
     scores = firing_scores(_f32([0.9, 0.1]), _f32([0.2, 0.1]))
-    assert scores["precision"] is None
-    assert scores["recall"] == 0.0 and scores["f1"] == 0.0
+    assert scores.precision is None
+    assert scores.recall == 0.0 and scores.f1 == 0.0
 
 
 def test_no_true_firing_makes_recall_undefined() -> None:
     scores = firing_scores(_f32([0.1, 0.2]), _f32([0.9, 0.1]))
-    assert scores["recall"] is None
-    assert scores["precision"] == 0.0 and scores["f1"] == 0.0
+    assert scores.recall is None
+    assert scores.precision == 0.0 and scores.f1 == 0.0
 
 
 def test_perfect_prediction() -> None:
     true = _f32([0.0, 0.7, 1.0, 0.2])
     scores = firing_scores(true, true.copy())
-    assert (scores["precision"], scores["recall"], scores["f1"]) == (1.0, 1.0, 1.0)
-    assert scores["pearson"] == pytest.approx(1.0)
+    assert (scores.precision, scores.recall, scores.f1) == (1.0, 1.0, 1.0)
+    assert scores.pearson == pytest.approx(1.0)
 
 
 def test_pearson_is_none_for_a_constant_series() -> None:
-    assert firing_scores(_f32([0.1, 0.9, 0.4]), _f32([0.0, 0.0, 0.0]))["pearson"] is None
-    assert firing_scores(_f32([0.7, 0.7, 0.7]), _f32([0.0, 0.9, 0.4]))["pearson"] is None
+    assert firing_scores(_f32([0.1, 0.9, 0.4]), _f32([0.0, 0.0, 0.0])).pearson is None
+    assert firing_scores(_f32([0.7, 0.7, 0.7]), _f32([0.0, 0.9, 0.4])).pearson is None
     assert pearson(_f32([0.5]), _f32([0.2])) is None
     assert pearson(_f32([]), _f32([])) is None
 
@@ -78,7 +91,7 @@ def test_pearson_is_none_for_a_constant_nonzero_float32_series(value: float) -> 
     varying = _f32([0.9, 0.0, 0.0])
     constant = np.full(3, value, dtype=np.float32)
     assert pearson(varying, constant) is None
-    assert firing_scores(varying, constant)["pearson"] is None
+    assert firing_scores(varying, constant).pearson is None
 
 
 def test_pearson_values() -> None:
@@ -90,25 +103,61 @@ def test_pearson_values() -> None:
 
 def test_empty_scores() -> None:
     scores = firing_scores(_f32([]), _f32([]))
-    assert (scores["tokens"], scores["tp"], scores["fp"], scores["fn"]) == (0, 0, 0, 0)
-    assert scores["precision"] is None and scores["f1"] is None and scores["pearson"] is None
+    assert (scores.tokens, scores.tp, scores.fp, scores.fn) == (0, 0, 0, 0)
+    assert scores.precision is None and scores.f1 is None and scores.pearson is None
 
 
 def test_pooled_sums_counts_then_divides() -> None:
     first = firing_scores(_f32([0.9, 0.9, 0.9, 0.0]), _f32([0.9, 0.0, 0.0, 0.0]))  # tp 1 fn 2
     second = firing_scores(_f32([0.9, 0.0, 0.0]), _f32([0.9, 0.8, 0.7]))  # tp 1 fp 2
     total = pooled([first, second])
-    assert (total["tokens"], total["tp"], total["fp"], total["fn"]) == (7, 2, 2, 2)
-    assert total["precision"] == pytest.approx(0.5)
-    assert total["recall"] == pytest.approx(0.5)
-    assert total["f1"] == pytest.approx(0.5)
-    assert "pearson" not in total
+    assert (total.tokens, total.tp, total.fp, total.fn) == (7, 2, 2, 2)
+    assert total.precision == pytest.approx(0.5)
+    assert total.recall == pytest.approx(0.5)
+    assert total.f1 == pytest.approx(0.5)
+    assert "pearson" not in total.to_dict() and total.pearson is None  # the pooled form, as before
 
 
 def test_pooled_of_nothing_is_undefined() -> None:
     total = pooled([])
-    assert (total["tokens"], total["tp"], total["fp"], total["fn"]) == (0, 0, 0, 0)
-    assert total["precision"] is None and total["recall"] is None and total["f1"] is None
+    assert (total.tokens, total.tp, total.fp, total.fn) == (0, 0, 0, 0)
+    assert total.precision is None and total.recall is None and total.f1 is None
+
+
+def test_a_score_and_a_pooled_score_write_back_what_they_read() -> None:
+    score = firing_scores(_f32([0.9, 0.9, 0.9, 0.0]), _f32([0.9, 0.0, 0.0, 0.0]))
+    data = score.to_dict()
+    assert list(data) == ["tokens", "tp", "fp", "fn", "precision", "recall", "f1", "pearson"]
+    assert FiringScore.from_dict(data) == score
+    total = pooled([score, score])
+    assert isinstance(total, PooledScore) and isinstance(total, FiringScore)
+    assert list(total.to_dict()) == ["tokens", "tp", "fp", "fn", "precision", "recall", "f1"]
+    assert FiringScore.from_dict(total.to_dict()) == total
+
+
+def test_graph_scores_json_repeats_n2g_at_the_top_and_reads_back() -> None:
+    held_out = FiringScore(tokens=4, tp=1, fp=0, fn=1, precision=1.0, recall=0.5, f1=2 / 3, pearson=0.25)
+    undefined = FiringScore(tokens=4, tp=0, fp=0, fn=0, precision=None, recall=None, f1=None, pearson=None)
+    scores = GraphScores(n2g=PredictorScores(test=held_out, random=undefined),
+                         token_lookup=PredictorScores(test=undefined, random=held_out), ngram5=PredictorScores())
+    data = scores.to_dict()
+    assert list(data) == [*PREDICTORS, *TEXT_SETS]
+    assert data["test"] == held_out.to_dict() and data["random"] == undefined.to_dict()
+    assert data["ngram5"] == {"test": None, "random": None}
+    assert GraphScores.from_dict(data) == scores
+    assert scores.n2g.test is held_out and scores.of("token_lookup").on("random") is held_out
+    assert scores.value("n2g", "test", "f1") == 2 / 3 and scores.value("ngram5", "test", "f1") is None
+    assert [held_out.metric(name) for name in METRICS] == [1.0, 0.5, 2 / 3, 0.25]
+
+
+def test_unknown_names_are_programming_errors() -> None:
+    scores = GraphScores(n2g=PredictorScores(), token_lookup=PredictorScores(), ngram5=PredictorScores())
+    with pytest.raises(ValueError, match="unknown predictor 'bleu'"):
+        scores.of("bleu")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="unknown text set 'train'"):
+        scores.n2g.on("train")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="unknown metric 'tp'"):
+        FiringScore(1, 0, 0, 0, None, None, None).metric("tp")  # type: ignore[arg-type]
 
 
 def test_mean_defined() -> None:
@@ -125,9 +174,9 @@ def test_score_concatenates_windows() -> None:
         return _f32([0.7 if key == "a" else 0.0 for key in keys])
 
     scores = score(predict, windows, 0.5)
-    assert (scores["tokens"], scores["tp"], scores["fp"], scores["fn"]) == (5, 2, 0, 0)
+    assert (scores.tokens, scores.tp, scores.fp, scores.fn) == (5, 2, 0, 0)
     empty = score(predict, Windows([], []), 0.5)
-    assert empty["tokens"] == 0 and empty["f1"] is None
+    assert empty.tokens == 0 and empty.f1 is None
 
 
 # -- baselines --------------------------------------------------------------------------------------------------

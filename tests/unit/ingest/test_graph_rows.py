@@ -5,11 +5,11 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from benchmarks.store import make_model
 from ingest import schema
 from ingest.graph_facts import band_keys, graph_facts
 from ingest.graph_rows import NewOnly, RowBuilder, graph_node_range, graph_rows, renumber_graph_nodes
 from ingest.packed_text import MAGIC, pack, pack_column, unpack
+from ingest.synthetic import make_model
 from n2g.graphs.neuron_graph import NeuronGraph
 from tests.factories import dead_graph, make_graph, sample_graphs
 

@@ -172,8 +172,10 @@ def test_other_settings_for_the_same_model_are_refused(tmp_path: Path, source: G
     load(db, source)
     other = write_graph_directory(tmp_path / "other", [make_graph(2, 0, [(" a", [])])],
                                   {**SETTINGS, "config": {"token_matching": "normalised"}})
-    with pytest.raises(N2GError, match="other settings \\(fit\\)"):
+    with pytest.raises(N2GError) as refused:
         load(db, GraphSource(other))
+    assert ("holds test-model graphs made with other settings: "
+            'fit.token_matching is "exact" there, "normalised" here: load into another --db') in str(refused.value)
 
 
 def test_missing_parameter_is_refused_not_read_as_null(tmp_path: Path, source: GraphSource) -> None:

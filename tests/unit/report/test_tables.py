@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from n2g.cli.main import main
+from n2g.graphs.neuron_graph import NeuronGraph
 from n2g.report.run import sample_neurons
 from n2g.report.tables import COLUMNS, build_report, markdown, neuron_frame, summarise
 from tests.cli_checks import assert_one_line_error
 from tests.factories import dead_graph, make_graph
 
 
-def scored(layer: int, neuron: int, n2g: float | None, lookup: float, nodes: int = 1) -> object:
+def scored(layer: int, neuron: int, n2g: float | None, lookup: float, nodes: int = 1) -> NeuronGraph:
     graph = make_graph(layer, neuron, [(f"t{i}", []) for i in range(nodes)])
-    graph.scores = json.loads(json.dumps(graph.scores))  # independent dicts per method
-    graph.scores["n2g"]["test"]["f1"] = n2g
-    graph.scores["token_lookup"]["test"]["f1"] = lookup
+    assert graph.scores is not None and graph.scores.n2g.test is not None
+    held_out = graph.scores.n2g.test
+    graph.scores = replace(graph.scores, n2g=replace(graph.scores.n2g, test=replace(held_out, f1=n2g)),
+                           token_lookup=replace(graph.scores.token_lookup, test=replace(held_out, f1=lookup)))
     return graph
 
 
