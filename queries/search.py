@@ -20,7 +20,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal, get_args
 
 import pandas as pd
 
@@ -31,7 +31,8 @@ from n2g.graphs.neuron_graph import NeuronGraph
 from n2g.model.token_keys import normalise_token
 from queries.templates import Template, template
 
-DUPLICATE_MODES = ("similar", "subset")
+DuplicateMode = Literal["similar", "subset"]  # overlap / larger set, or / smaller set
+DUPLICATE_MODES: tuple[DuplicateMode, ...] = get_args(DuplicateMode)
 # Overlap >= 0.9 of the larger set on both sets means Jaccard >= 0.82 on their union, where 20 bands of 5 rows
 # give a candidate with probability > 0.9999 (`ingest.graph_facts`); lower, recall falls (0.94 at 0.8).
 SIMILAR_FLOOR = 0.9

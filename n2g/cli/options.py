@@ -95,7 +95,10 @@ def _options(cls: type, prefix: str, skip: Collection[str]) -> list[click.Option
         flag = spec.flag or "--" + field.name.replace("_", "-")
         name = prefix + field.name
         default = None if field.default is dataclasses.MISSING else field.default
-        if _strip_optional(hints[field.name]) is bool:
+        if typing.get_origin(_strip_optional(hints[field.name])) is tuple:  # a repeatable option
+            options.append(click.Option([flag, name], multiple=True, default=(), metavar=spec.metavar,
+                                        help=spec.help))
+        elif _strip_optional(hints[field.name]) is bool:
             flags = {} if "/" in flag else {"is_flag": True}  # `--x/--no-x` is a flag already (None: neither)
             options.append(click.Option([flag, name], default=default, help=spec.help,
                                         show_default=default is not None and "/" not in flag, **flags))
