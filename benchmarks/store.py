@@ -64,7 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--neurons", type=int, default=50_000, help="neurons in all, spread over the layers")
     parser.add_argument("--layers", type=int, default=12)
     parser.add_argument("--nodes", type=int, default=30, help="mean trie nodes per live neuron")
-    parser.add_argument("--batch-neurons", type=int, default=DEFAULT_BATCH, help="neurons per transaction")
+    parser.add_argument("--engine", choices=("ladybug", "neo4j", "both"), default="ladybug",
+                        help="LadybugDB, Neo4j (a local server started here, or NEO4J_URI's), or both in one run")
+    parser.add_argument("--batch-neurons", type=int, default=None,
+                        help=f"neurons per transaction (default: {DEFAULT_BATCH:,} for LadybugDB, the store's "
+                        "default, 1,000, for Neo4j)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--db", default=None, help="database file (default: one in a temporary directory)")
     parser.add_argument("--keep", action="store_true", help="keep the database file afterwards")
@@ -167,12 +171,28 @@ def _profiled(enabled: bool) -> Iterator[None]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    if args.neurons < 1 or args.layers < 1 or args.batch_neurons < 1:
+    if args.neurons < 1 or args.layers < 1 or (args.batch_neurons is not None and args.batch_neurons < 1):
         raise N2GError("--neurons, --layers and --batch-neurons must be at least 1")
+    if args.engine != "ladybug" and args.db is not None:
+        raise N2GError("--db names a LadybugDB file: with --engine neo4j the benchmark starts its own server "
+                       "(or uses NEO4J_URI, which must hold an empty database)")
     start = time.perf_counter()
     model = make_model(args.neurons, args.layers, args.seed, args.nodes)
     generate_seconds = time.perf_counter() - start
     print(f"generated {len(model.graphs)} graphs in {generate_seconds:.1f} s", file=sys.stderr)
+    results: dict[str, dict[str, Any]] = {}
+    if args.engine in ("ladybug", "both"):
+        results["ladybug"] = _measure_ladybug(args, model)
+    if args.engine in ("neo4j", "both"):
+        results["neo4j"] = _measure_neo4j(args, model)
+    for result in results.values():
+        result["generate_seconds"] = generate_seconds
+    print(json.dumps(results[args.engine] if args.engine != "both" else {"engine": "both", **results}))
+    return 0
+
+
+def _measure_ladybug(args: argparse.Namespace, model: SyntheticModel) -> dict[str, Any]:
+    args = argparse.Namespace(**{**vars(args), "batch_neurons": args.batch_neurons or DEFAULT_BATCH})
     with contextlib.ExitStack() as stack:
         if args.db is None:
             directory = Path(tempfile.mkdtemp(prefix="n2g-store-bench-"))
@@ -185,10 +205,7 @@ def _run(args: argparse.Namespace) -> int:
                 raise N2GError(f"{path} exists: the benchmark needs a new database file")
             if not args.keep:
                 stack.callback(lambda: [p.unlink() for p in db_files(path)])
-        result = _measure(args, model, path)
-    result["generate_seconds"] = generate_seconds
-    print(json.dumps(result))
-    return 0
+        return _measure(args, model, path)
 
 
 def _measure(args: argparse.Namespace, model: SyntheticModel, path: Path) -> dict[str, Any]:
@@ -233,6 +250,146 @@ def _measure(args: argparse.Namespace, model: SyntheticModel, path: Path) -> dic
                                             for a, b in model.duplicates),
         "profiled": args.profile,
     }
+
+
+# -- Neo4j ----------------------------------------------------------------------------------------------------
+@dataclass
+class Neo4jServer:
+    """The server a benchmark measures: n2g's own, started in a temporary home (`local`), or NEO4J_URI's."""
+
+    uri: str
+    home: Path | None
+    start_seconds: float | None  # a fresh home's start-up, for the local server
+
+
+def neo4j_server(stack: contextlib.ExitStack, heap: str = "4g", pagecache: str = "2g") -> Neo4jServer:
+    """NEO4J_URI's server (its credentials from the environment; its database must be empty), else a local one
+    in a temporary directory with a generated password (set in this process's NEO4J_PASSWORD), stopped and
+    deleted when `stack` closes, and stopped by itself should this process be killed."""
+    import os
+    import secrets
+
+    from ingest import neo4j_server as local
+
+    if os.environ.get("NEO4J_URI"):
+        uri = os.environ["NEO4J_URI"]
+        with open_store(uri) as store:
+            if store.rows("MATCH (n) RETURN count(n) AS n")[0]["n"]:
+                raise N2GError(f"the database at NEO4J_URI={uri} is not empty: the benchmark needs an empty one")
+        return Neo4jServer(uri, None, None)
+    directory = Path(tempfile.mkdtemp(prefix="n2g-neo4j-bench-"))
+    stack.callback(_remove_tree, directory)
+    os.environ["NEO4J_PASSWORD"] = "n2g-bench-" + secrets.token_urlsafe(12)
+    os.environ.pop("NEO4J_DATABASE", None)
+    start = time.perf_counter()
+    handle = local.start(directory / "home", heap=heap, pagecache=pagecache, watch_pid=os.getpid(), timeout_s=300)
+    seconds = time.perf_counter() - start
+    stack.callback(local.stop, handle.home)
+    return Neo4jServer(handle.uri, handle.home, seconds)
+
+
+def _tree_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def _measure_neo4j(args: argparse.Namespace, model: SyntheticModel) -> dict[str, Any]:
+    """The driver's load (`n2g load`/`n2g ingest` into Neo4j: UNWIND batches, one transaction per batch), then
+    the bulk path of the same graphs: `n2g export --format neo4j-admin` and `neo4j-admin database import full`
+    into a second home, and that server's first start (which creates the constraints and indexes)."""
+    from ingest.neo4j_store import Neo4jStore
+
+    timers = Timers()
+    with contextlib.ExitStack() as stack:
+        server = neo4j_server(stack)
+        gc.collect()
+        gc.freeze()
+        try:
+            rss_before = _rss_mb()
+            with open_store(server.uri) as store, instrumented(store, timers):
+                batch = args.batch_neurons or Neo4jStore.default_batch
+                with _profiled(args.profile):
+                    start = time.perf_counter()
+                    loaded = load(store, model, batch)
+                    load_seconds = time.perf_counter() - start
+                counts = store.counts()
+                stored = {row["id"]: row["signature"] for row in store.rows(SIGNATURES)}
+        finally:
+            gc.unfreeze()
+        elements = sum(counts.values())
+        seconds = timers.seconds
+        result: dict[str, Any] = {
+            "engine": "neo4j", "neo4j_version": _neo4j_version(server.uri), "neurons": len(model.graphs),
+            "layers": args.layers, "seed": args.seed, "batch_neurons": batch, "local_server": server.home is not None,
+            "server_start_seconds": server.start_seconds,
+            "elements": elements, "nodes": sum(counts[t.name] for t in schema.NODE_TABLES),
+            "relationships": sum(counts[t.name] for t in schema.REL_TABLES),
+            "load_seconds": load_seconds, "load_elements_per_s": elements / load_seconds,
+            # Python building the rows (Arrow tables, less the shared keys the store has), the lookups (stored
+            # neurons, next id, shared keys) and the whole of store.write: what it adds to building is the driver
+            # packing the rows and the server running the statements and committing
+            "build_rows_seconds": seconds["build"], "lookup_seconds": seconds["lookup"],
+            "write_seconds": seconds["write"], "server_and_driver_seconds": seconds["write"] - seconds["build"],
+            "db_bytes": _tree_bytes(server.home / "data") if server.home else None,
+            "peak_rss_mb": round(_peak_rss_mb(), 1), "rss_before_load_mb": round(rss_before, 1),
+            "loader_elements": loaded.elements, "counts": counts,
+            "planted_duplicates": len(model.duplicates),
+            "duplicates_sharing_signature": sum(stored.get(a) is not None and stored.get(a) == stored.get(b)
+                                                for a, b in model.duplicates),
+            "profiled": args.profile,
+        }
+        if server.home is not None:
+            result.update(_bulk_import(model, server.home.parent, counts))
+    return result
+
+
+def export_rows(model: SyntheticModel, out: Path) -> int:
+    """`n2g export --format neo4j-admin` of the synthetic graphs (as `export_graphs` writes a graph directory)."""
+    import json as json_
+
+    from ingest.graph_rows import RowBuilder
+    from ingest.neo4j_admin_export import Neo4jAdminExport
+    from ingest.store_loader import batches
+
+    export, builder, source = Neo4jAdminExport(out), RowBuilder(), model.source()
+    builder.add_model(model.settings["model"], json_.dumps(model.settings, sort_keys=True))
+    for batch in batches(source.graphs(), 1024):
+        for graph in batch:
+            builder.add(graph, source.example(graph))
+        export.append(builder.take())
+    export.finish()
+    return export.rows_written
+
+
+def _bulk_import(model: SyntheticModel, directory: Path, expected: dict[str, int]) -> dict[str, Any]:
+    import os
+
+    from ingest import neo4j_server as local
+
+    csv_dir, home = directory / "csv", directory / "imported"
+    start = time.perf_counter()
+    rows = export_rows(model, csv_dir)
+    export_seconds = time.perf_counter() - start
+    done = local.import_export(home, csv_dir, heap="2g")
+    start = time.perf_counter()
+    handle = local.start(home, heap="4g", pagecache="2g", watch_pid=os.getpid(), timeout_s=1800)
+    first_start = time.perf_counter() - start
+    try:
+        with open_store(handle.uri) as store:
+            counts = store.counts()
+    finally:
+        local.stop(home)
+    elements = done.nodes + done.relationships
+    return {"export_seconds": export_seconds, "export_elements_per_s": rows / export_seconds,
+            "import_seconds": done.seconds, "import_elements_per_s": elements / done.seconds,
+            "import_elements": elements, "imported_start_seconds": first_start,
+            "import_counts_match": counts == expected,
+            "csv_bytes": _tree_bytes(csv_dir), "imported_db_bytes": _tree_bytes(home / "data")}
+
+
+def _neo4j_version(uri: str) -> str | None:
+    with open_store(uri) as store:
+        found = store.rows("CALL dbms.components() YIELD versions RETURN versions[0] AS v")
+    return found[0]["v"] if found else None
 
 
 def _remove_tree(directory: Path) -> None:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The bulk path into Neo4j, the fastest first load of a whole model: export an ingest work directory as CSV,
-# load it with `neo4j-admin database import full` into the stopped server's volume, restart, create the indexes.
+# load it with `neo4j-admin database import full` into the stopped server's volume (the command of import.sh, which
+# `n2g neo4j import` runs too), restart, run schema.cypher (its password from the environment, not the command line).
 # It REPLACES the database `neo4j`. Run from anywhere, after the graphs are fitted (e.g. `n2g ingest` into any
 # --db, or `n2g fit`):
 #   bash docker/neo4j-admin-import.sh [WORK_DIR]      # WORK_DIR in the n2g-work volume, default /work/n2g-work
@@ -23,8 +24,9 @@ echo "n2g: 2/4 stop Neo4j, neo4j-admin database import full"
 "${compose[@]}" --profile import run --rm neo4j-import
 echo "n2g: 3/4 start Neo4j"
 "${compose[@]}" up -d --wait neo4j
-echo "n2g: 4/4 constraints and indexes (schema.cypher)"
+echo "n2g: 4/4 schema.cypher: constraints, indexes, the empty lists neo4j-admin cannot write; waits for the indexes"
+# The same statements `n2g neo4j start` runs after `n2g neo4j import` (README: "The bulk path: neo4j-admin").
 # shellcheck disable=SC2016  # ${NEO4J_AUTH#*/} expands inside the container: the password, minus "neo4j/"
 "${compose[@]}" run --rm -T --no-deps --entrypoint cat ingest "$out/schema.cypher" \
-  | "${compose[@]}" exec -T neo4j sh -c 'cypher-shell -u neo4j -p "${NEO4J_AUTH#*/}"'
+  | "${compose[@]}" exec -T neo4j sh -c 'NEO4J_USERNAME=neo4j NEO4J_PASSWORD="${NEO4J_AUTH#*/}" cypher-shell'
 echo "n2g: done; the server answers at bolt://localhost:7687"

@@ -8,6 +8,20 @@
   one band key with high probability (20 bands of 5 rows: 0.999 at Jaccard 0.8, 0.05 at 0.3), so a duplicate
   sweep compares only neurons that share a `Band` node, never all pairs.
 
+Per activating token (an ACTIVATES_ON edge), for text search and for showing a match's evidence:
+
+- `root_facts`: every complete pattern under the root as JSON, `[[end activation, [context keys nearest first,
+  null for a gap]], ...]`, strongest first: text search rebuilds the root's trie from it
+  (`TrieNode.from_patterns`) and runs the graph's own matcher on it, without reading the whole graph;
+- the largest end activation under the root (`max_end`): what the token can predict at most, and the root's own end
+  (`bare_end`): what the token alone predicts, at least, wherever it occurs (under the `best` rule); text search
+  picks its candidates by both before confirming them.
+
+Per neuron, its `parts`: the groups of activating tokens whose patterns share no token at all, in any form
+(activating or context; a root the pivot sweep added only joins a part, see `graph_parts`), with their weight
+(training patterns through their roots) and how evenly the weight is spread (`balance`, normalised entropy: 1 for
+equal parts); a neuron of several parts is polysemantic by its own graph.
+
 A load computes the band keys of a whole batch at once (`batch_band_keys`, numpy over every graph's items, each
 distinct item permuted once): per-graph numpy calls cost more than the arithmetic.
 """
@@ -15,13 +29,16 @@ distinct item permuted once): per-graph numpy calls cost more than the arithmeti
 from __future__ import annotations
 
 import hashlib
+import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
-from n2g.graphs.neuron_graph import NeuronGraph
+from n2g.graphs.neuron_graph import GAP, NeuronGraph, TrieNode
+from n2g.model.token_keys import normalise_token
 
 BANDS, ROWS = 20, 5
 _PRIME = (1 << 31) - 1
@@ -68,6 +85,97 @@ def graph_facts(graph: NeuronGraph) -> GraphFacts:
         return GraphFacts(activating, context, repeated, None, ())
     return GraphFacts(activating, context, repeated, signature(activating, context),
                       band_keys(band_items(activating, context)))
+
+
+@dataclass(frozen=True)
+class RootFacts:
+    """One activating token's facts (its ACTIVATES_ON edge): its patterns as JSON, their largest end activation
+    (None: no pattern ends under it, so it never predicts), and every token key of its trie, root first."""
+
+    patterns: str
+    max_end: float | None
+    bare_end: float | None  # the root's own end: what the token alone predicts (None: it is no pattern)
+    keys: tuple[str, ...]
+
+
+def root_facts(root: TrieNode) -> RootFacts:
+    """One walk of the root's trie (a load does this for every root)."""
+    found: list[tuple[float, list[str | None]]] = []
+    keys: list[str] = []
+
+    def visit(node: TrieNode, path: list[str | None]) -> None:
+        if node.key is not None and node.kind != GAP:
+            keys.append(node.key)
+        if node.end_activation is not None:
+            found.append((round(float(node.end_activation), 6), path))
+        for child in node.children:
+            visit(child, [*path, None if child.kind == GAP else child.key])
+
+    visit(root, [])
+    found.sort(key=lambda item: -item[0])  # as `TrieNode.patterns` orders them
+    text = json.dumps(found, ensure_ascii=False, separators=(",", ":"))
+    bare = None if root.end_activation is None else round(float(root.end_activation), 6)
+    return RootFacts(text, found[0][0] if found else None, bare, tuple(keys))
+
+
+@dataclass(frozen=True)
+class GraphPart:
+    """Activating tokens whose patterns share tokens (directly or through each other), and their context tokens."""
+
+    activating: tuple[str, ...]
+    context: tuple[str, ...]
+    weight: int  # training patterns through these roots
+
+    def to_dict(self) -> dict[str, object]:
+        return {"activating": list(self.activating), "context": list(self.context), "weight": self.weight}
+
+
+def graph_parts(graph: NeuronGraph, roots: Sequence[RootFacts] | None = None) -> list[GraphPart]:
+    """The graph's parts: roots joined whenever their tokens (the root's own and its patterns' context tokens)
+    meet in any form (`n2g.model.token_keys.normalise_token`), heaviest part first (ties: first root first). A part
+    needs a root that fitting found in the neuron's top windows: a root the pivot sweep added (`TrieNode.swept`: a
+    token measured firing in a training pivot's place) joins the part whose tokens it shares and never makes one of
+    its own (on SmolLM2 the sweep adds most roots, as bare tokens: each would count as a part). `roots`: the roots'
+    facts, when already at hand."""
+    facts = list(roots) if roots is not None else [root_facts(root) for root in graph.roots]
+    parent = list(range(len(graph.roots)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    owner: dict[str, int] = {}
+    for i, root in enumerate(facts):
+        for key in root.keys:
+            j = owner.setdefault(normalise_token(key), i)  # ` stream` and `Stream` are one word, one part
+            if find(j) != find(i):
+                parent[find(j)] = find(i)
+    groups: dict[int, list[int]] = {}
+    for i in range(len(graph.roots)):
+        groups.setdefault(find(i), []).append(i)
+    parts = []
+    for members in groups.values():
+        if all(getattr(graph.roots[i], "swept", False) for i in members):
+            continue
+        activating = tuple(dict.fromkeys(str(graph.roots[i].key) for i in members))
+        context = tuple(dict.fromkeys(k for i in members for k in facts[i].keys[1:]))
+        parts.append(GraphPart(activating, context, sum(graph.roots[i].count for i in members)))
+    return sorted(parts, key=lambda part: -part.weight)
+
+
+def part_balance(parts: Sequence[GraphPart]) -> float | None:
+    """How evenly weight spreads over the parts: entropy / log(parts), 1 for equal parts; None for fewer than 2."""
+    total = sum(part.weight for part in parts)
+    if len(parts) < 2 or total <= 0:
+        return None
+    shares = [part.weight / total for part in parts if part.weight > 0]
+    return -sum(p * math.log(p) for p in shares) / math.log(len(parts))
+
+
+def parts_json(parts: Sequence[GraphPart]) -> str:
+    return json.dumps([part.to_dict() for part in parts], ensure_ascii=False, separators=(",", ":"))
 
 
 def band_items(activating: Sequence[str], context: Sequence[str]) -> list[str]:

@@ -27,12 +27,17 @@ from ingest.graph_facts import (
     ACTIVATING_TAG,
     BANDS,
     CONTEXT_TAG,
+    RootFacts,
     activating_tokens,
     batch_band_keys,
+    graph_parts,
     item_hashes,
+    part_balance,
+    parts_json,
     prefix_rank,
     repeated_share,
     repeated_tokens,
+    root_facts,
     signature,
 )
 from ingest.packed_text import pack_column, unpack_column
@@ -109,8 +114,13 @@ def unpacked(name: str, table: pa.Table) -> pa.Table:
     return table
 
 
-_GRAPH_NODE_IDS = {"GraphNode": ("id",), **{t.name: tuple(c for c, end in (("from", t.source), ("to", t.target))
-                                                              if end == "GraphNode") for t in schema.REL_TABLES}}
+# Every column of the rows that holds a GraphNode id: the key, the ends of relationships at a GraphNode, and the
+# properties naming one (ACTIVATES_ON.root). A batch given another range of ids moves them all.
+_ID_PROPERTIES = {"ACTIVATES_ON": ("root",)}
+GRAPH_NODE_ID_COLUMNS: dict[str, tuple[str, ...]] = {
+    "GraphNode": ("id",),
+    **{t.name: tuple(c for c, end in (("from", t.source), ("to", t.target)) if end == "GraphNode")
+       + _ID_PROPERTIES.get(t.name, ()) for t in schema.REL_TABLES}}
 
 
 def graph_node_range(tables: Iterable[tuple[str, pa.Table]]) -> tuple[int, int]:
@@ -123,7 +133,7 @@ def graph_node_range(tables: Iterable[tuple[str, pa.Table]]) -> tuple[int, int]:
 
 def renumber_graph_nodes(name: str, table: pa.Table, shift: int) -> pa.Table:
     """The table with every GraphNode id in it moved by `shift` (a batch given another range of ids)."""
-    for column in _GRAPH_NODE_IDS.get(name, ()) if shift else ():
+    for column in GRAPH_NODE_ID_COLUMNS.get(name, ()) if shift else ():
         table = table.set_column(table.schema.get_field_index(column), column, pc.add(table[column], shift))
     return table
 
@@ -352,6 +362,7 @@ class _Batch:
         self.keys = _Keys.of(self.columns["key"])
         self.token = pc.equal(self.columns["kind"], TOKEN).to_numpy(zero_copy_only=False) & (self.keys.index >= 0)
         self.context = _Context.of(self.trie, self.columns["importance"], self.keys, self.token)
+        self.roots = [[root_facts(root) for root in graph.roots] for graph in graphs]  # per graph, root by root
 
     def token_texts(self) -> list[str]:
         """The batch's tokens (keys of token nodes), in first-seen order."""
@@ -359,7 +370,11 @@ class _Batch:
 
     def trie_tables(self) -> Iterator[tuple[str, pa.Table]]:
         trie, ids, token = self.trie, self.ids, self.token
-        yield "GraphNode", _table("GraphNode", {"id": ids, "neuron_id": self.node_nids, **self.columns})
+        patterns: list[str | None] = [None] * len(ids)
+        for at, facts in zip(np.flatnonzero(self.root).tolist(), (f for roots in self.roots for f in roots)):
+            patterns[at] = facts.patterns
+        yield "GraphNode", _table("GraphNode", {"id": ids, "neuron_id": self.node_nids, **self.columns,
+                                                "patterns": patterns})
         child = ~self.root
         yield "PRECEDED_BY", _table("PRECEDED_BY", {"from": ids[trie.parents()[child]], "to": ids[child]})
         yield "IS_TOKEN", _table("IS_TOKEN", {"from": ids[token], "to": self.keys.texts.take(self.keys.index[token])})
@@ -370,14 +385,14 @@ class _Batch:
         context, root, columns = self.context, pa.array(self.root), self.columns
         context_texts = self.keys.texts.take(pa.array(context.token))
         per_graph = np.bincount(context.graph, minlength=len(self.graphs))
-        facts = _Facts.of(self.graphs, _split(context_texts.to_pylist(), per_graph))
+        facts = _Facts.of(self.graphs, _split(context_texts.to_pylist(), per_graph), self.roots)
         yield "Neuron", _table("Neuron", {**_neuron_columns(self.graphs, self.nids, self.trie.sizes, facts, examples),
                                           "graph_json": graph_json.result()})
         yield "HAS_ROOT", _table("HAS_ROOT", {"from": self.node_nids.filter(root), "to": self.ids[self.root]})
         yield "ACTIVATES_ON", _table("ACTIVATES_ON", {
             "from": self.node_nids.filter(root), "to": columns["key"].filter(root),
             "max_activation": columns["max_activation"][self.root], "count": columns["count"][self.root],
-            "rank": facts.ranks})
+            "rank": facts.ranks, "root": self.ids[self.root], **facts.root_columns})
         yield "HAS_CONTEXT", _table("HAS_CONTEXT", {
             "from": self.nids.take(pa.array(context.graph)), "to": context_texts, "importance": context.importance,
             "depth": context.depth, "count": context.count})
@@ -417,11 +432,15 @@ class _Facts:
     signatures: list[str | None]
     live: np.ndarray  # has activating tokens
     ranks: list[int]  # ACTIVATES_ON.rank, root by root in walk order
+    root_columns: dict[str, list[Any]]  # the other per-root ACTIVATES_ON columns (`_ROOT_COLUMNS`), in walk order
+    parts: dict[str, list[Any]]  # per graph: n_parts, part_balance, parts
 
     @classmethod
-    def of(cls, graphs: Sequence[NeuronGraph], contexts: list[list[str]]) -> _Facts:
-        facts = cls([], contexts, [], [], np.zeros(len(graphs), dtype=bool), [])
-        for i, (graph, context) in enumerate(zip(graphs, contexts)):
+    def of(cls, graphs: Sequence[NeuronGraph], contexts: list[list[str]], root_facts: list[list[RootFacts]]) -> _Facts:
+        facts = cls([], contexts, [], [], np.zeros(len(graphs), dtype=bool), [],
+                    {name: [] for name in _ROOT_COLUMNS}, {"n_parts": [], "part_balance": [], "parts": []})
+        add_root = [facts.root_columns[name].append for name in _ROOT_COLUMNS]
+        for i, (graph, context, roots) in enumerate(zip(graphs, contexts, root_facts)):
             activating = activating_tokens(graph)
             facts.activating.append(activating)
             facts.repeated.append(repeated_tokens(activating, context))
@@ -429,7 +448,20 @@ class _Facts:
             facts.live[i] = bool(activating)
             rank = prefix_rank(activating)
             facts.ranks.extend(rank[root.key] for root in graph.roots)
+            for root, found in zip(graph.roots, roots):
+                evidence = root.evidence
+                values = (found.max_end, found.bare_end) + ((None,) * 4 if evidence is None else (
+                    evidence.test_hits, evidence.test_predictions, evidence.random_hits, evidence.random_predictions))
+                for add, value in zip(add_root, values):
+                    add(value)
+            parts = graph_parts(graph, roots)
+            facts.parts["n_parts"].append(len(parts))
+            facts.parts["part_balance"].append(part_balance(parts))
+            facts.parts["parts"].append(parts_json(parts))
         return facts
+
+
+_ROOT_COLUMNS = ("max_end", "bare_end", "test_hits", "test_predictions", "random_hits", "random_predictions")
 
 
 def _neuron_columns(graphs: Sequence[NeuronGraph], nids: pa.Array, sizes: list[int], facts: _Facts,
@@ -443,6 +475,7 @@ def _neuron_columns(graphs: Sequence[NeuronGraph], nids: pa.Array, sizes: list[i
         "context_tokens": facts.context, "repeated_tokens": [list(r) for r in facts.repeated],
         "n_repeated": [len(r) for r in facts.repeated],
         "repeated_share": [repeated_share(a, r) for a, r in zip(facts.activating, facts.repeated)],
+        **facts.parts, "activation_sample": [g.activation_sample for g in graphs],
         "signature": facts.signatures, "example": examples,
     }
 

@@ -29,7 +29,9 @@ NEURON_STATUS = ("MATCH (n:Neuron) WHERE n.model = $model "
                  "RETURN n.layer AS layer, n.neuron AS neuron, n.status AS status, n.reason AS reason")
 EXISTING_KEYS = {table.name: f"UNWIND $keys AS k MATCH (n:{table.name} {{{table.key}: k}}) RETURN n.{table.key} AS k"
                  for table in schema.NODE_TABLES if table.name in schema.SHARED_TABLES}
-SCHEMA_VERSIONS = "MATCH (m:Model) RETURN DISTINCT m.schema_version AS v"
+# Model nodes n2g wrote record their schema version; a Model a user CREATEd through `--cypher --write` has none
+# and is not n2g's to judge (searches and loads ignore it).
+SCHEMA_VERSIONS = "MATCH (m:Model) WHERE m.schema_version IS NOT NULL RETURN DISTINCT m.schema_version AS v"
 LAST_GRAPH_NODE = "MATCH (g:GraphNode) RETURN max(g.id) AS last"
 COUNT_NODES = {table.name: f"MATCH (n:{table.name}) RETURN count(n) AS n" for table in schema.NODE_TABLES}
 COUNT_RELS = {table.name: f"MATCH ()-[r:{table.name}]->() RETURN count(r) AS n" for table in schema.REL_TABLES}
@@ -42,12 +44,41 @@ def statement_parameters(cypher: str) -> set[str]:
     return set(_PARAM.findall(cypher))
 
 
+INT64 = (-(2**63), 2**63 - 1)
+MAX_PARAM_DEPTH = 32  # lists and maps inside lists and maps: deeper is a mistake, and engines recurse on it
+
+
 def check_parameters(cypher: str, params: Mapping[str, Any]) -> None:
+    """Every parameter the statement names is given, and every value is one both engines take (a 64-bit integer,
+    valid Unicode text, nesting of bounded depth): refused here in one line, not deep inside a driver."""
     missing = sorted(statement_parameters(cypher) - set(params))
     if missing:
         raise N2GError(f"the query needs parameter{'s' if len(missing) > 1 else ''} "
                        f"{', '.join('$' + m for m in missing)}, which {'were' if len(missing) > 1 else 'was'} "
                        "not given")
+    for name, value in params.items():
+        _check_value(name, value, 0)
+
+
+def _check_value(name: str, value: Any, depth: int) -> None:
+    if depth > MAX_PARAM_DEPTH:
+        raise N2GError(f"parameter ${name} is nested more than {MAX_PARAM_DEPTH} levels deep")
+    if isinstance(value, bool) or value is None or isinstance(value, float):
+        return
+    if isinstance(value, int):
+        if not INT64[0] <= value <= INT64[1]:
+            raise N2GError(f"parameter ${name}: {value} does not fit a 64-bit integer")
+    elif isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as err:
+            raise N2GError(f"parameter ${name} is not valid UTF-8 text (at character {err.start})") from err
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            _check_value(f"{name}.{key}", item, depth + 1)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _check_value(name, item, depth + 1)
 
 
 class GraphStore(ABC):
@@ -65,7 +96,8 @@ class GraphStore(ABC):
         """Refuse a store laid out by another version of n2g: every model in it records its schema version."""
         found = {row["v"] for row in self.rows(SCHEMA_VERSIONS)}
         if found - {schema.SCHEMA_VERSION}:
-            raise N2GError(f"{self.location} was built by another version of n2g (store schema {sorted(found)}, this "
+            shown = ", ".join(sorted(map(str, found)))
+            raise N2GError(f"{self.location} was built by another version of n2g (store schema {shown}, this "
                            f"n2g reads {schema.SCHEMA_VERSION}): load into a new database")
 
     @abstractmethod

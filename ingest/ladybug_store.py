@@ -11,6 +11,7 @@ also while a writer holds it.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -71,8 +72,10 @@ class LadybugStore(GraphStore):
         self.read_only = read_only
         self._uncheckpointed: int | None = None  # elements committed since the last checkpoint, in a bulk load
         self._checkpointed_at, self._checkpoint_seconds = time.monotonic(), 0.0  # the last one's end and length
+        if read_only and target.stat().st_size == 0:
+            raise N2GError(f"{path} is an empty file, not an n2g store: build one with `n2g ingest --db {path}`")
         try:
-            self._db = ladybug.Database(str(path), read_only=read_only)
+            self._db = _open_read_only(str(path)) if read_only else _open_database(str(path), read_only=False)
             self._conn = ladybug.Connection(self._db)
             self._conn.execute(f"CALL var_length_extend_max_depth={MAX_PATH_LENGTH}")
             self._reader = self._conn if read_only else ladybug.Connection(self._db)  # lookups during a write
@@ -89,6 +92,9 @@ class LadybugStore(GraphStore):
     def check_layout(self) -> None:
         tables = {row["name"] for row in self.rows("CALL show_tables() RETURN name")}
         if "Model" not in tables:
+            if self.read_only:  # a writer creates the tables; a reader has nothing to read
+                raise N2GError(f"{self.location} is not an n2g store (it has no n2g tables): build one with "
+                               f"`n2g ingest --db {self.location}`")
             return
         differing = [table.name for table in schema.NODE_TABLES
                      if table.name in tables and self._columns(table.name) != list(table.columns)]
@@ -220,11 +226,65 @@ def _raise_failed(copies: list[Future[None]]) -> None:
             raise copy.exception()  # type: ignore[misc]
 
 
+# How long a reader waits for a writer's checkpoint (LadybugDB refuses read-only opens while one is in flight; a
+# 50,000-neuron store checkpoints in seconds), and a writer for another writer's brief hold on the lock.
+READ_WAIT_S = 120.0
+LOCK_WAIT_S = 3.0
+_RECOVERY_PENDING = "checkpoint recovery is pending"
+_LOCKED = "Could not set lock"
+_PAST_END = "outside the database file"  # a checkpoint growing the file, or a truncated file
+log = logging.getLogger("n2g")
+
+
+def _open_database(path: str, read_only: bool, wait_s: float = LOCK_WAIT_S) -> Any:
+    """Open read-write, waiting a little while another process holds the lock only briefly (a reader finishing the
+    recovery of a killed checkpoint, below)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return ladybug.Database(path, read_only=read_only)
+        except RuntimeError as err:
+            if _LOCKED not in str(err) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.2)
+
+
+def _open_read_only(path: str, wait_s: float = READ_WAIT_S) -> Any:
+    """Open for reading whatever state the file is in. LadybugDB refuses a read-only open while checkpoint recovery
+    is pending: a writer is checkpointing (wait for it, bounded), or a process was killed mid-checkpoint and nobody
+    holds the file (then finish the recovery as a writer would, by a read-write open, and read the recovered
+    state)."""
+    deadline, said = time.monotonic() + wait_s, False
+    while True:
+        try:
+            return ladybug.Database(path, read_only=True)
+        except RuntimeError as err:
+            if _RECOVERY_PENDING not in str(err) and _PAST_END not in str(err):
+                raise
+        try:
+            ladybug.Database(path, read_only=False).close()  # nobody writes: recover, then read
+            continue
+        except RuntimeError as err:
+            if _LOCKED not in str(err):
+                raise
+        if time.monotonic() >= deadline:
+            raise N2GError(f"{path} is still checkpointing after {wait_s:.0f} s (a load is writing it): retry later")
+        if not said:
+            log.warning("n2g: %s is checkpointing (a load is writing it); waiting to read it", path)
+            said = True
+        time.sleep(0.1)
+
+
 def _open_error(path: str, err: RuntimeError) -> str:
     text = _one_line(err)
-    if "Could not set lock" in text:
+    if _LOCKED in text:
         holder = text.split("(Lock is held by ", 1)[1].split(")")[0] if "Lock is held by" in text else "another process"
         return (f"{path} is being written by {holder}: wait for it to finish, or search it (read-only) meanwhile")
+    if _PAST_END in text or "no valid database header" in text:
+        return (f"{path} is damaged (truncated or cut off mid-write: {text.split('. The database')[0]}): restore it or "
+                "build the store again")
+    if "not a valid Lbug database file" in text:
+        return f"{path} is not an n2g store (not a LadybugDB {ladybug_version()} file)"
     return f"cannot open {path} as a LadybugDB {ladybug_version()} database: {text}"
 
 

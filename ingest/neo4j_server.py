@@ -8,6 +8,9 @@ auth on. `build_launcher()` fetches Neo4j's jars from Maven Central once, with M
     home/logs/n2g-neo4j.out          the launcher's stdout and stderr (its ready line, or its one-line failure)
     home/n2g-neo4j.pid, .port        written by `start`, so `stop`/`status` work from another process
     home/neo4j.conf                  optional extra settings, read by the server and by neo4j-admin
+    home/n2g-schema.cypher           left by `import_export` (the export's schema.cypher): the next `start` runs
+                                     it once the server is up (constraints, indexes, their population), then
+                                     renames it n2g-schema.applied.cypher
 
 The password comes from NEO4J_PASSWORD (at least 8 characters). On a fresh home it replaces the initial
 neo4j/neo4j; on an existing home it must match, as a server started elsewhere would require. It travels to Java in
@@ -48,7 +51,10 @@ READY = "n2g-neo4j ready "
 PID_FILE = "n2g-neo4j.pid"
 PORT_FILE = "n2g-neo4j.port"
 OUT_FILE = Path("logs") / "n2g-neo4j.out"
+PENDING_SCHEMA = "n2g-schema.cypher"
+APPLIED_SCHEMA = "n2g-schema.applied.cypher"
 _BUILD_INFO = "n2g-build.json"
+_DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"  # as in the pom
 # What Neo4j's own start script passes on Java 17/21: without the add-opens the page cache falls back to a slower
 # mode and native fadvise calls fail ("Incorrect file descriptor" warnings in debug.log).
 JVM_FLAGS = (
@@ -78,6 +84,7 @@ class ServerHandle:
     pid: int
     uri: str
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False, compare=False)
+    schema_applied: int = field(default=0, compare=False)  # statements of a pending schema run by this start
 
 
 # --- locating things --------------------------------------------------------------------------------------------
@@ -189,7 +196,10 @@ def _maven_refusal(output: str) -> str:
     for line in output.splitlines():
         line = re.sub(r"\x1b\[[0-9;]*m", "", line).strip()
         if line.startswith("[ERROR]") and len(line) > len("[ERROR]") + 1:
-            reason = line[len("[ERROR]"):].strip()
+            reason = line[len("[ERROR]"):].strip().removesuffix("-> [Help 1]").strip()
+            parts = reason.split(": ")  # Maven chains causes as "what: why: deeper why"
+            if len(reason) > 400 and len(parts) > 3:  # keep what failed and the root cause, e.g. the refused connect
+                reason = f"{parts[0]}: ...: {': '.join(parts[-2:])}"
             return reason if len(reason) <= 400 else reason[:397] + "..."
     lines = [line.strip() for line in output.splitlines() if line.strip()]
     return lines[-1][:400] if lines else "no output"
@@ -224,13 +234,16 @@ def build_launcher(progress: bool = True) -> Path:
             env.setdefault("JAVA_HOME", str(java.resolve().parent.parent))  # Maven compiles with the same JDK
             command = [mvn, "-q", "-B", "-f", str(pom), f"-Dneo4j.version={NEO4J_VERSION}",
                        f"-Dn2g.build.directory={work / 'build'}", f"-DoutputDirectory={work / 'lib'}",
-                       "dependency:copy-dependencies", "compile"]
+                       # full coordinates: with a bare "dependency:" prefix an offline Maven only says "No plugin
+                       # found for prefix", hiding the connection error this message should quote
+                       f"{_DEPENDENCY_PLUGIN}:copy-dependencies", "compile"]
             started = time.monotonic()
             done = subprocess.run(command, capture_output=True, text=True, env=env, check=False,
                                   stdin=subprocess.DEVNULL)
             if done.returncode != 0:
                 reason = _maven_refusal(done.stdout + "\n" + done.stderr)
-                raise N2GError(f"Maven could not build the Neo4j {NEO4J_VERSION} launcher: {reason}")
+                raise N2GError(f"Maven could not build the Neo4j {NEO4J_VERSION} launcher (is Maven Central "
+                               f"reachable?): {reason}")
             (work / "build" / "classes").rename(work / "classes")
             shutil.rmtree(work / "build")
             lib_bytes = sum(p.stat().st_size for p in (work / "lib").iterdir())
@@ -238,6 +251,7 @@ def build_launcher(progress: bool = True) -> Path:
                 "neo4j_version": NEO4J_VERSION, "source_key": key, "build_seconds": round(time.monotonic()
                                                                                           - started, 1),
                 "lib_bytes": lib_bytes, "jars": len(list((work / "lib").glob("*.jar")))}, indent=1))
+            work.chmod(0o755)  # mkdtemp made it private; the launcher is plain data
             if target.exists():  # an older build of another source key: swap it out, then delete it
                 old = target.with_name(f"{target.name}.old-{os.getpid()}")
                 target.rename(old)
@@ -350,16 +364,24 @@ def _forget(home: Path) -> None:
             (home / name).unlink()
 
 
-def _last_line(*paths: Path) -> str:
-    """The last non-empty line of the first file that has one: what to show when the server fails."""
-    for path in paths:
-        try:
-            lines = [line.strip() for line in path.read_text(errors="replace").splitlines() if line.strip()]
-        except OSError:
-            continue
-        if lines:
-            return lines[-1].removeprefix("n2g-neo4j: ")
-    return "no output"
+def _lines(path: Path) -> list[str]:
+    try:
+        return [line.strip() for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return []
+
+
+def _failure_line(home: Path) -> str:
+    """What to show when the server fails: the launcher's own one-line reason, else the last line Neo4j logged,
+    else the last line the JVM printed (JVM warnings alone rarely say why)."""
+    out = _lines(home / OUT_FILE)
+    own = [line for line in out if line.startswith("n2g-neo4j: ")]
+    if own:
+        return own[-1].removeprefix("n2g-neo4j: ")
+    logged = _lines(home / "logs" / "debug.log")
+    if logged:
+        return logged[-1]
+    return out[-1] if out else "no output"
 
 
 def status(home: Path | str) -> ServerHandle | None:
@@ -372,11 +394,13 @@ def status(home: Path | str) -> ServerHandle | None:
 
 
 def start(home: Path | str, port: int | None = None, *, password: str | None = None, timeout_s: float = 120,
-          heap: str = "1g", pagecache: str = "256m", tx_memory: str = "1g") -> ServerHandle:
+          heap: str = "1g", pagecache: str = "256m", tx_memory: str = "1g",
+          watch_pid: int | None = None) -> ServerHandle:
     """Start Neo4j on `home` (created if needed) and return once Bolt accepts logins.
 
     The server is a separate process in its own session: it outlives this Python process until `stop(home)`,
-    and Ctrl-C in the terminal does not reach it. `password` None means $NEO4J_PASSWORD.
+    and Ctrl-C in the terminal does not reach it. `password` None means $NEO4J_PASSWORD. With `watch_pid` (tests,
+    benchmarks: `os.getpid()`) it also stops cleanly once that process has ended, even when it was killed.
     """
     home = Path(home).expanduser().resolve()
     secret = _password(password)
@@ -397,7 +421,8 @@ def start(home: Path | str, port: int | None = None, *, password: str | None = N
     initial = min(heap_bytes, 128 * 1024 ** 2)  # any -Xms quiets Neo4j's warning; small keeps idle RSS small
     command = [str(java), f"-Xmx{heap_bytes // 1024}k", f"-Xms{initial // 1024}k", *JVM_FLAGS,
                "-cp", _classpath(launcher), MAIN_CLASS, "--home", str(home), "--port", str(port),
-               "--pagecache", pagecache, "--tx-memory", tx_memory]
+               "--pagecache", pagecache, "--tx-memory", tx_memory,
+               *(["--watch-pid", str(watch_pid)] if watch_pid is not None else [])]
     env = dict(os.environ, NEO4J_PASSWORD=secret)
     out_path = home / OUT_FILE
     with open(out_path, "wb") as out:  # a file, not a pipe: the server must not die of SIGPIPE after we exit
@@ -417,18 +442,48 @@ def start(home: Path | str, port: int | None = None, *, password: str | None = N
         for line in text.splitlines():
             if line.startswith(READY):
                 uri = line[len(READY):].strip()
-                return ServerHandle(home=home, port=port, pid=process.pid, uri=uri, process=process)
+                try:
+                    applied = _apply_pending_schema(home, uri, secret)
+                except BaseException:
+                    stop(home)
+                    raise
+                return ServerHandle(home=home, port=port, pid=process.pid, uri=uri, process=process,
+                                    schema_applied=applied)
         if process.poll() is not None:
+            _CHILDREN.pop(process.pid, None)
             _forget(home)
-            reason = _last_line(out_path, home / "logs" / "debug.log")
+            reason = _failure_line(home)
             raise N2GError(f"Neo4j on {home} did not start (exit {process.returncode}): {reason}")
         if time.monotonic() > deadline:
             _terminate(process.pid, 10)
             _forget(home)
-            reason = _last_line(out_path, home / "logs" / "debug.log")
+            reason = _failure_line(home)
             raise N2GError(f"Neo4j on {home} was not ready within {timeout_s:g} s (stopped it); last log line: "
                            f"{reason}")
         time.sleep(0.1)
+
+
+def _apply_pending_schema(home: Path, uri: str, password: str) -> int:
+    """Run the schema a bulk import left (`PENDING_SCHEMA`) against the new server, once; the statements it ran."""
+    pending = home / PENDING_SCHEMA
+    if not pending.is_file():
+        return 0
+    import neo4j
+    from neo4j import exceptions
+
+    from ingest.neo4j_admin_export import read_schema_script
+
+    statements = read_schema_script(pending)
+    try:
+        with neo4j.GraphDatabase.driver(uri, auth=("neo4j", password), notifications_min_severity="OFF") as driver, \
+                driver.session() as session:
+            for statement in statements:
+                session.run(statement).consume()
+    except exceptions.Neo4jError as err:
+        raise N2GError(f"Neo4j on {home} started, but the imported schema ({pending}) failed: "
+                       f"{' '.join(str(err.message or err).split())}") from err
+    pending.replace(home / APPLIED_SCHEMA)
+    return len(statements)
 
 
 def _terminate(pid: int, timeout_s: float) -> None:
@@ -503,12 +558,13 @@ def admin_import(home: Path | str, nodes: Sequence[Group], relationships: Sequen
     (home / "logs").mkdir(exist_ok=True)
     conf = home / "neo4j.conf"
     if not conf.exists():
-        conf.write_text("# Extra Neo4j settings for n2g's local server and neo4j-admin (see ingest/neo4j_server.py)\n")
+        conf.write_text("# Extra settings for n2g's local Neo4j server and neo4j-admin (ingest/neo4j_server.py)\n")
     report = home / "logs" / "import.report"
     command = [str(java), f"-Xmx{heap_bytes // 1024}k", *JVM_FLAGS, "-cp", _classpath(launcher), ADMIN_CLASS,
-               "database", "import", "full", "--overwrite-destination", f"--report-file={report}",
-               *(_group_arg("--nodes", g) for g in nodes), *(_group_arg("--relationships", g) for g in relationships),
-               *extra_args, database]
+               # the database name comes first: --nodes/--relationships take several values and would swallow it
+               "database", "import", "full", database, "--overwrite-destination", f"--report-file={report}",
+               *extra_args, *(_group_arg("--nodes", g) for g in nodes),
+               *(_group_arg("--relationships", g) for g in relationships)]
     env = dict(os.environ, NEO4J_HOME=str(home), NEO4J_CONF=str(home))
     env.pop("NEO4J_PASSWORD", None)  # the import needs no credentials
     done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=home, check=False,
@@ -516,7 +572,8 @@ def admin_import(home: Path | str, nodes: Sequence[Group], relationships: Sequen
     output = (done.stdout + "\n" + done.stderr).strip()
     if done.returncode != 0:
         raise N2GError(f"neo4j-admin import into {home} failed: {_admin_reason(output)} (full report: {report})")
-    return output
+    summary = output.rfind("IMPORT DONE")  # skip the progress bars
+    return output[summary:] if summary >= 0 else output
 
 
 def _admin_reason(output: str) -> str:
@@ -527,3 +584,36 @@ def _admin_reason(output: str) -> str:
                 not line.startswith("at "):
             return line[:400]
     return lines[-1][:400] if lines else "no output"
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    nodes: int
+    relationships: int
+    properties: int
+    seconds: float  # the whole neo4j-admin run, JVM start included
+    summary: str
+
+
+def import_export(home: Path | str, export_dir: Path | str, *, database: str = "neo4j",
+                  heap: str = "1g") -> ImportResult:
+    """`neo4j-admin database import full` of an `n2g export --format neo4j-admin` directory into `home` (the
+    server stopped; it REPLACES `database`), with the options its import.sh uses. Its schema.cypher is left in
+    the home (`PENDING_SCHEMA`) for the next `start`, which runs it once the server is up."""
+    from ingest.neo4j_admin_export import IMPORT_OPTIONS, SCHEMA_FILE, check_export_directory, file_groups
+
+    directory = check_export_directory(export_dir).resolve()
+    home = Path(home).expanduser().resolve()
+    nodes, relationships = file_groups(directory)
+    started = time.monotonic()
+    summary = admin_import(home, nodes, relationships, database=database, extra_args=IMPORT_OPTIONS, heap=heap)
+    seconds = time.monotonic() - started
+    shutil.copyfile(directory / SCHEMA_FILE, home / PENDING_SCHEMA)
+    with contextlib.suppress(FileNotFoundError):
+        (home / APPLIED_SCHEMA).unlink()
+
+    def count(what: str) -> int:
+        found = re.search(rf"(\d+) {what}", summary)
+        return int(found.group(1)) if found else 0
+
+    return ImportResult(count("nodes"), count("relationships"), count("properties"), seconds, summary)

@@ -6,13 +6,19 @@ shared nodes by MERGE (shards may load in parallel), a neuron's own nodes and ed
 stored is skipped before the batch is built). GraphNode ids are numbered by the store (`GraphStore.
 next_graph_node_id`); shards loading at once would number their batches alike, so a batch takes its range from a
 counter node first thing in its transaction (`RESERVE_IDS`): its lock serialises concurrent batches, a rolled-back
-batch gives its range back, and a batch renumbers its rows when the range differs. Every statement sent is in
-`STATEMENTS`, which the test suite lints with Neo4j's own parser (`@neo4j-cypher/language-support`).
+batch gives its range back, and a batch renumbers its rows when the range differs. A transaction the server aborts
+transiently (a deadlock victim, a lock timeout) is run again whole by the driver (`execute_write`), from rows kept
+for that. Every statement sent is in `STATEMENTS`, which the test suite lints with Neo4j's own parser
+(`@neo4j-cypher/language-support`); tests/integration/neo4j runs them all against a real server.
+
+Searches (a read-only store) run in READ transactions, in which the server refuses to write, and give up on a
+server that stopped answering after a few seconds of retries; errors are one line without the password.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -20,10 +26,12 @@ import pyarrow as pa
 
 from ingest import schema
 from ingest.graph_rows import NewOnly, graph_node_range, renumber_graph_nodes, unpacked
-from ingest.store import GraphStore, check_parameters
+from ingest.graph_store import GraphStore, check_parameters
 from n2g.errors import N2GError
 
 BATCH_ROWS = 5000
+WRITE_RETRY_S, READ_RETRY_S = 30.0, 3.0  # how long the driver retries a transaction that failed transiently
+ACQUIRE_S = 20.0  # to get a connection (connect, handshake, log in), the driver's default being 60 s
 
 CONSTRAINTS = {f"constraint_{t.name}": f"CREATE CONSTRAINT {t.name.lower()}_{t.key} IF NOT EXISTS "
                                        f"FOR (n:{t.name}) REQUIRE n.{t.key} IS UNIQUE"
@@ -33,8 +41,8 @@ CONSTRAINTS["constraint_N2GCounter"] = ("CREATE CONSTRAINT n2gcounter_name IF NO
 INDEXES = {
     "index_neuron_layer": "CREATE INDEX neuron_model_layer IF NOT EXISTS FOR (n:Neuron) ON (n.model, n.layer)",
     "index_neuron_signature": "CREATE INDEX neuron_signature IF NOT EXISTS FOR (n:Neuron) ON (n.signature)",
-    "index_graph_node_neuron": "CREATE INDEX graph_node_neuron IF NOT EXISTS FOR (g:GraphNode) ON (g.neuron_id)",
 }
+# (No index on GraphNode.neuron_id: no query looks graph nodes up by it, and each index costs every insert.)
 
 
 def _merge_node(table: schema.NodeTable) -> str:
@@ -78,15 +86,21 @@ class Neo4jStore(GraphStore):
         user = os.environ.get("NEO4J_USER", "neo4j")
         password = os.environ.get("NEO4J_PASSWORD", "")
         try:
-            self._driver = neo4j.GraphDatabase.driver(uri, auth=(user, password))
+            # no notifications: the server would send deprecation and "property does not exist" hints with
+            # rows, which the driver logs as multi-line warnings; n2g's statements are linted instead
+            self._driver = neo4j.GraphDatabase.driver(uri, auth=(user, password), notifications_min_severity="OFF",
+                                                      connection_acquisition_timeout=ACQUIRE_S)
             self._driver.verify_connectivity()
+            if self._database is not None:  # a database the server lacks fails here, not at the first query
+                with self._driver.session(database=self._database, default_access_mode=neo4j.READ_ACCESS) as s:
+                    s.run("RETURN 1").consume()
         except exceptions.AuthError as err:
             raise N2GError(f"Neo4j at {uri} refused the credentials of user {user!r} "
                            "(set NEO4J_USER and NEO4J_PASSWORD)") from err
         except (exceptions.ServiceUnavailable, exceptions.ConfigurationError, ValueError, OSError) as err:
             raise N2GError(f"cannot reach Neo4j at {uri}: {_first_line(err)}") from err
         except exceptions.Neo4jError as err:
-            raise N2GError(f"Neo4j at {uri}: {_first_line(err)}") from err
+            raise N2GError(self._explained(err)) from err
 
     def ensure_schema(self) -> None:
         self.check_layout()
@@ -129,13 +143,30 @@ class Neo4jStore(GraphStore):
         if write and self.read_only:
             raise N2GError(f"{self.location} is open read-only")
         mode = neo4j.WRITE_ACCESS if write else neo4j.READ_ACCESS
+        # Transient failures (a deadlock victim, a leader switch, a dropped connection) are retried by the driver,
+        # the whole transaction each time: writes for up to 30 s, a search's reads for a few seconds, so a server
+        # that went away is reported at once instead of half a minute later.
+        retry = WRITE_RETRY_S if write or not self.read_only else READ_RETRY_S
         try:
-            with self._driver.session(database=self._database, default_access_mode=mode) as session:
+            with self._driver.session(database=self._database, default_access_mode=mode,
+                                      max_transaction_retry_time=retry) as session:
                 return action(session)
         except exceptions.Neo4jError as err:
-            raise N2GError(f"Neo4j ({self.location}): {_first_line(err)}") from err
+            raise N2GError(self._explained(err)) from err
         except (exceptions.DriverError, OSError) as err:
-            raise N2GError(f"Neo4j at {self.location}: {_first_line(err)}") from err
+            raise N2GError(f"Neo4j at {self.location} stopped answering: {_first_line(err)} "
+                           "(is the server running?)") from err
+
+    def _explained(self, err: Any) -> str:
+        """A server error as one line, with what to do where n2g knows it."""
+        code = getattr(err, "code", "") or ""
+        if code == "Neo.ClientError.Database.DatabaseNotFound":
+            return (f"Neo4j at {self.location} has no database {self._database!r} (NEO4J_DATABASE): create it, or "
+                    "unset NEO4J_DATABASE for the server's default database")
+        text = f"Neo4j ({self.location}): {_first_line(err)}"
+        if code.startswith("Neo.ClientError.Statement.AccessMode") and self.read_only:
+            text += " (searches run read-only: n2g-search --cypher ... --write allows a statement that writes)"
+        return text
 
     def close(self) -> None:
         self._driver.close()
@@ -146,10 +177,18 @@ def _chunks(records: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
         yield records[start: start + BATCH_ROWS]
 
 
+_NOISE = (re.compile(r" \(resolved to \(.*?\)\)"), re.compile(r" \(deadline Deadline\(timeout=[\d.]+\)\)"))
+_ADDRESS = re.compile(r"Resolved(?:IPv[46])?Address\(\('([^']*)', (\d+)\)\)")
+
+
 def _first_line(err: BaseException) -> str:
-    """The server's message for a server error; the driver's own text otherwise (its `.message` is generic)."""
+    """The server's message for a server error; the driver's own text otherwise (its `.message` is generic), less
+    the driver's address internals."""
     from neo4j import exceptions
 
     message = getattr(err, "message", None) if isinstance(err, exceptions.Neo4jError) else None
     text = message or str(err) or type(err).__name__
-    return " ".join(line.strip() for line in str(text).splitlines() if line.strip())  # the reason is often below
+    text = " ".join(line.strip() for line in str(text).splitlines() if line.strip())  # the reason is often below
+    for noise in _NOISE:
+        text = noise.sub("", text)
+    return _ADDRESS.sub(r"\1:\2", text)

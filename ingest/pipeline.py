@@ -6,8 +6,9 @@
 
 Each stage resumes from what the one before it left, so after a kill at any moment the same command finishes the
 job, and the store ends as an uninterrupted run leaves it; re-running a finished job changes nothing. `--shard i/n`
-takes every n-th requested neuron of each layer into WORK/shard-i-of-n, so shards run on separate machines or
-GPUs and `n2g load --work-dir WORK` stores them all.
+takes every n-th requested neuron of each layer into WORK/shard-i-of-n, so shards started by hand run on separate
+machines or GPUs and `n2g load --work-dir WORK` stores them all. `--ray` runs the stages' work as tasks on Ray
+workers instead (`Workers`, implemented by `ingest.distributed.RayWorkers`), with the same results.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Protocol
 
 from ingest import schema
 from ingest.graph_store import GraphStore
@@ -24,7 +26,8 @@ from ingest.store_loader import GraphSource, TopExamples, load_graphs
 from n2g.errors import N2GError
 from n2g.exemplars.files import ExemplarSet
 from n2g.exemplars.miner import MiningConfig
-from n2g.exemplars.run import mine_exemplars
+from n2g.exemplars.run import ChunkExecutor, mine_exemplars
+from n2g.files import directory_lock
 from n2g.fit.fitter import FitConfig
 from n2g.fit.run import fit_graphs
 from n2g.graphs.files import GraphDirectory
@@ -88,23 +91,49 @@ class Coverage:
                 f"{', '.join(parts)}" + (f" (failed: {reasons})" if reasons else ""))
 
 
+class Workers(ChunkExecutor, Protocol):
+    """Where the stages run when not all in this process (`ingest.distributed.RayWorkers`): mining chunks
+    (`ChunkExecutor`), graph groups, and loading where the store takes several writers."""
+
+    def fit_graphs(self, exemplars: ExemplarSet, out: Path, neurons: Mapping[int, Sequence[int]],
+                   config: FitConfig) -> int: ...
+
+    def loads(self, store: GraphStore) -> bool: ...
+
+    def load_graphs(self, db: str, exemplars: ExemplarSet, graph_dir: Path, neurons: Mapping[int, Sequence[int]],
+                    config: FitConfig, batch: int | None) -> int: ...
+
+
 def _stage(plan: IngestPlan, text: str) -> None:
     if plan.progress:
         print(f"n2g ingest {text}", file=sys.stderr, flush=True)
 
 
-def run_ingest(model: LoadedModel, plan: IngestPlan, store: GraphStore) -> Coverage:
-    """The three stages. Open the store before loading the model, so that a wrong --db fails at once."""
+def run_ingest(model: LoadedModel, plan: IngestPlan, store: GraphStore, workers: Workers | None = None) -> Coverage:
+    """The three stages. Open the store before loading the model, so that a wrong --db fails at once. With
+    `workers`, the forward passes run there and `model` (on the CPU is enough) serves this process's bookkeeping;
+    exemplars, graphs and store come out the same."""
+    with directory_lock(plan.work_dir, "n2g ingest"):
+        return _run_ingest(model, plan, store, workers)
+
+
+def _run_ingest(model: LoadedModel, plan: IngestPlan, store: GraphStore, workers: Workers | None) -> Coverage:
     exemplar_dir, graph_dir = plan.work_dir / "exemplars", plan.work_dir / "graphs"
     store.ensure_schema()
     _stage(plan, f"[1/3] exemplars of {describe_selection(plan.neurons)} -> {exemplar_dir}")
-    mine_exemplars(model, plan.corpus, exemplar_dir, plan.mining, progress=plan.progress)
+    mine_exemplars(model, plan.corpus, exemplar_dir, plan.mining, progress=plan.progress, executor=workers)
     exemplars = ExemplarSet(exemplar_dir)
     _stage(plan, f"[2/3] graphs -> {graph_dir}")
-    fit_graphs(model, exemplars, graph_dir, list(plan.neurons), plan.neurons, plan.fit, progress=plan.progress)
+    if workers is None:
+        fit_graphs(model, exemplars, graph_dir, list(plan.neurons), plan.neurons, plan.fit, progress=plan.progress)
+    else:
+        workers.fit_graphs(exemplars, graph_dir, plan.neurons, plan.fit)
     _stage(plan, f"[3/3] store -> {plan.db}")
-    source = GraphSource(GraphDirectory(graph_dir), plan.neurons, TopExamples(exemplars, model.tokenizer))
-    load_graphs(store, source, plan.load_batch, plan.progress, "store")
+    if workers is not None and workers.loads(store):
+        workers.load_graphs(plan.db, exemplars, graph_dir, plan.neurons, plan.fit, plan.load_batch)
+    else:
+        source = GraphSource(GraphDirectory(graph_dir), plan.neurons, TopExamples(exemplars, model.tokenizer))
+        load_graphs(store, source, plan.load_batch, plan.progress, "store")
     return coverage(store, exemplars.manifest["settings"]["model"], plan.neurons)
 
 

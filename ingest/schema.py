@@ -7,7 +7,8 @@
     (:GraphNode {id, ...})                             one trie node; walk (:Neuron)-[:HAS_ROOT]->()-[:PRECEDED_BY*]->()
     (:Band {key})                                      a MinHash LSH band (an integer) shared by candidate duplicates
 
-    (:Neuron)-[:ACTIVATES_ON {max_activation, count, rank}]->(:Token)
+    (:Neuron)-[:ACTIVATES_ON {max_activation, count, rank, root, max_end, bare_end, test_hits, test_predictions,
+                              random_hits, random_predictions}]->(:Token)
     (:Neuron)-[:HAS_CONTEXT {importance, depth, count}]->(:Token)
     (:Neuron)-[:HAS_ROOT]->(:GraphNode)-[:PRECEDED_BY]->(:GraphNode)   a child is the token before its parent
     (:GraphNode)-[:IS_TOKEN]->(:Token)
@@ -24,7 +25,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SCHEMA_VERSION = 3  # 2: Neuron.context_tokens, ACTIVATES_ON.rank; 3: integer GraphNode ids and Band keys, packed JSON
+SCHEMA_VERSION = 4  # 2: Neuron.context_tokens, ACTIVATES_ON.rank; 3: integer GraphNode ids and Band keys, packed JSON;
+# 4: ACTIVATES_ON root, max_end, bare_end and evidence, GraphNode.patterns (text search, evidence); Neuron parts
+# (polysemantic neurons) and activation_sample (duplicates confirmed by co-activation)
 
 # Column types in LadybugDB's names; Neo4j and neo4j-admin map them (see `NEO4J_ADMIN_TYPES`).
 STRING, INT64, DOUBLE, STRING_LIST = "STRING", "INT64", "DOUBLE", "STRING[]"
@@ -70,6 +73,8 @@ NEURON = NodeTable("Neuron", (
     ("n_graph_nodes", INT64), ("n_activating", INT64), ("n_context", INT64),
     ("activating_tokens", STRING_LIST), ("context_tokens", STRING_LIST),
     ("repeated_tokens", STRING_LIST), ("n_repeated", INT64), ("repeated_share", DOUBLE),
+    ("n_parts", INT64), ("part_balance", DOUBLE), ("parts", STRING),  # `graph_facts.graph_parts`, parts as JSON
+    ("activation_sample", STRING),  # `n2g.graphs.activation_sample`: base64 int8, from the graph
     ("signature", STRING), ("example", STRING), ("graph_json", PACKED_TEXT),
 ))
 TOKEN = NodeTable("Token", (("text", STRING), ("key", STRING)))
@@ -78,13 +83,20 @@ GRAPH_NODE = NodeTable("GraphNode", (
     ("id", INT64), ("neuron_id", STRING), ("kind", STRING), ("token", STRING), ("key", STRING), ("depth", INT64),
     ("count", INT64), ("max_activation", DOUBLE), ("importance", DOUBLE), ("end_activation", DOUBLE),
     ("end_count", INT64),
+    ("patterns", STRING),  # roots only: every complete pattern below, as JSON (`graph_facts.root_facts`)
 ))
 BAND = NodeTable("Band", (("key", INT64),))
 
 # `rank`: the token's place among the neuron's activating tokens in a fixed hash order (`graph_facts.prefix_rank`),
 # so a subset search can start from a short prefix of each set instead of every token (prefix filtering).
-ACTIVATES_ON = RelTable("ACTIVATES_ON", "Neuron", "Token", (("max_activation", DOUBLE), ("count", INT64),
-                                                             ("rank", INT64)))
+# `root`: the root's GraphNode id; `max_end` and `bare_end`: the largest end of the root's patterns and the root's own
+# end (the token alone; None if it is no pattern) (`graph_facts.root_facts`), by which text search picks candidates
+# reading edges only (numbers: LadybugDB reads them fast along an edge list, and a node's text fast by its key); the
+# evidence counts are the root's `RootEvidence` (None for graphs fitted before it was measured).
+ACTIVATES_ON = RelTable("ACTIVATES_ON", "Neuron", "Token", (
+    ("max_activation", DOUBLE), ("count", INT64), ("rank", INT64), ("root", INT64), ("max_end", DOUBLE),
+    ("bare_end", DOUBLE),
+    ("test_hits", INT64), ("test_predictions", INT64), ("random_hits", INT64), ("random_predictions", INT64)))
 HAS_CONTEXT = RelTable("HAS_CONTEXT", "Neuron", "Token", (("importance", DOUBLE), ("depth", INT64), ("count", INT64)))
 HAS_ROOT = RelTable("HAS_ROOT", "Neuron", "GraphNode")
 PRECEDED_BY = RelTable("PRECEDED_BY", "GraphNode", "GraphNode")

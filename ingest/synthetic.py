@@ -11,6 +11,13 @@ importances; ~5% dead and ~1% failed neurons; scores and stats shaped like `n2g.
 neuron; and exact duplicates planted across layers (~2%), which must share a signature and band keys
 (`SIGNATURES` reads them back from a store). Everything is drawn from `seed`, so a model is deterministic. Each
 graph keeps its JSON text as reading it from a graph file leaves it (`NeuronGraph.source_json`).
+
+What fitting measures besides the trie is made up too, from a second random stream (so the tries are the same as
+before it existed): each root's evidence (hits of predictions on held-out and random text), each live neuron's
+activation sample (`n2g.graphs.activation_sample`: noise plus a few firing spikes, a planted duplicate's a noisy
+copy of its original's, so the two correlate strongly and unrelated neurons do not), and ~1% polysemantic neurons
+planted with 2-3 parts that share no token (`SyntheticModel.polysemantic`). `SyntheticModel.text` draws text from
+the same vocabulary, for text search.
 """
 
 from __future__ import annotations
@@ -23,14 +30,20 @@ from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Any
 
+import numpy as np
+
 from ingest import schema
-from n2g.graphs.neuron_graph import GAP, TOKEN, GraphStats, NeuronGraph, PatternStep
+from n2g.graphs.activation_sample import SAMPLE_TOKENS, decode, encode
+from n2g.graphs.neuron_graph import GAP, TOKEN, GraphStats, NeuronGraph, PatternStep, RootEvidence
 from n2g.graphs.scoring import FiringScore, GraphScores, PredictorScores
+from n2g.model.token_keys import normalise_token
 
 MODEL = "synthetic-lm"
 VOCAB_SIZE = 20_000
 ZIPF_S = 1.05  # token frequency ~ 1 / (rank + 3) ** s: a few tokens everywhere, a long tail
 DEAD_RATE, FAILED_RATE, DUPLICATE_RATE, INDUCTION_RATE = 0.05, 0.01, 0.02, 0.08
+POLYSEMANTIC_RATE = 0.01
+SAMPLE_NOISE = 0.05  # activation samples: noise (fractions of a_max) around the few firing spikes
 SIGNATURES = "MATCH (n:Neuron) WHERE n.signature IS NOT NULL RETURN n.id AS id, n.signature AS signature"
 
 WHITESPACE = ("\n", "\n\n", " ", "  ", "    ", "        ", "\t", "\n    ", "\n        ", "\n\n\n", "\r\n", " \n")
@@ -134,9 +147,16 @@ class SyntheticModel:
     examples: list[str | None]
     duplicates: list[tuple[str, str]]  # (planted copy, its original), neuron ids, always in different layers
     settings: dict[str, Any]
+    vocab: Vocab | None = None
+    polysemantic: list[tuple[str, int]] = field(default_factory=list)  # (neuron id, parts planted)
 
     def source(self) -> MemorySource:
         return MemorySource(self)
+
+    def text(self, tokens: int, seed: int) -> list[str]:
+        """`tokens` token texts drawn from the model's vocabulary with its token frequencies."""
+        assert self.vocab is not None
+        return self.vocab.draw(random.Random(seed), tokens)
 
 
 class MemorySource:
@@ -239,6 +259,53 @@ def make_graph(rng: random.Random, vocab: Vocab, layer: int, neuron: int, mean_n
     return graph
 
 
+def make_polysemantic_graph(rng: random.Random, vocab: Vocab, layer: int, neuron: int, parts: int) -> NeuronGraph:
+    """A neuron whose graph falls into `parts` parts: each part 1-2 roots and a context pool of its own, no token
+    shared between parts in any form."""
+    graph = NeuronGraph(model=MODEL, layer=layer, neuron=neuron, a_max=round(rng.lognormvariate(0.5, 0.6), 4),
+                        token_matching="exact", stats=_stats(rng))
+    taken: set[str] = set()
+
+    def fresh(k: int) -> list[str]:
+        out: list[str] = []
+        while len(out) < k:
+            token = vocab.draw(rng)[0]
+            if normalise_token(token) not in taken:  # parts share no token in any form
+                taken.add(normalise_token(token))
+                out.append(token)
+        return out
+
+    for _ in range(parts):
+        roots, pool = fresh(rng.randint(1, 2)), fresh(rng.randint(3, 6))
+        for _ in range(rng.randint(4, 10)):  # every pattern of a part needs its first pool token: one part
+            context = [pool[0], *rng.sample(pool[1:], rng.randint(0, min(2, len(pool) - 1)))]
+            steps = [PatternStep(TOKEN, token, token, rng.uniform(0.75, 1.0)) for token in context]
+            root = rng.choice(roots)
+            graph.insert(root, root, rng.uniform(0.5, 1.0), rng.uniform(0.0, 1.0), steps)
+    graph.scores = _scores(rng)
+    return graph
+
+
+def add_measurements(graph: NeuronGraph, rng: np.random.Generator, original: NeuronGraph | None = None) -> None:
+    """Evidence for each root and an activation sample for a live neuron, as fitting would record them; a planted
+    duplicate's sample is a noisy copy of its `original`'s."""
+    for root in graph.roots:
+        predictions = int(rng.integers(0, 60))
+        test = int(rng.integers(0, predictions + 1))
+        quality = float(rng.uniform(0.2, 1.0))
+        root.evidence = RootEvidence(int(rng.binomial(test, quality)), test,
+                                     int(rng.binomial(predictions - test, quality)), predictions - test)
+    if not graph.roots:
+        return
+    if original is not None and original.activation_sample is not None:
+        values = decode(original.activation_sample) + rng.normal(0.0, SAMPLE_NOISE, SAMPLE_TOKENS)
+    else:
+        values = rng.normal(0.0, SAMPLE_NOISE, SAMPLE_TOKENS)
+        spikes = rng.integers(0, SAMPLE_TOKENS, int(rng.integers(2, 20)))
+        values[spikes] = rng.uniform(0.5, 1.0, len(spikes))
+    graph.activation_sample = encode(values)
+
+
 def _copy(graph: NeuronGraph, layer: int, neuron: int, rng: random.Random) -> NeuronGraph:
     """An exact duplicate of `graph`'s trie as another neuron, with its own a_max and scores."""
     roots = copy.deepcopy(graph.roots)
@@ -251,20 +318,29 @@ def make_model(neurons: int, layers: int, seed: int, mean_nodes: int = 30) -> Sy
     `mean_nodes` trie nodes per live graph, all drawn from `seed`."""
     rng = random.Random(seed)
     vocab = Vocab(make_vocabulary(rng))
+    extra = random.Random(f"{seed}-measured")  # what came later draws from its own stream: the tries stay the same
+    measured = np.random.default_rng(seed)
     per_layer = [neurons // layers + (i < neurons % layers) for i in range(layers)]
     graphs: list[NeuronGraph] = []
     examples: list[str | None] = []
     duplicates: list[tuple[str, str]] = []
+    polysemantic: list[tuple[str, int]] = []
     live: list[NeuronGraph] = []
     for layer, count in enumerate(per_layer):
         earlier = len(live)  # live graphs of the layers before this one
         for neuron in range(count):
+            original = None
             if earlier and rng.random() < DUPLICATE_RATE:
                 original = live[rng.randrange(earlier)]
                 graph = _copy(original, layer, neuron, rng)
                 duplicates.append((_nid(graph), _nid(original)))
             else:
                 graph = make_graph(rng, vocab, layer, neuron, mean_nodes)
+                if graph.roots and extra.random() < POLYSEMANTIC_RATE:
+                    parts = extra.choice((2, 2, 3))
+                    graph = make_polysemantic_graph(extra, vocab, layer, neuron, parts)
+                    polysemantic.append((_nid(graph), parts))
+            add_measurements(graph, measured, original)
             graphs.append(graph)
             if graph.roots:
                 live.append(graph)
@@ -277,7 +353,7 @@ def make_model(neurons: int, layers: int, seed: int, mean_nodes: int = 30) -> Sy
                 "exemplars": {"corpus": "synthetic", "max_tokens": 10_000_000, "top_k": 20, "context": 64}}
     for graph in graphs:
         graph.source_json = graph.to_json()  # what reading the graph from its file keeps
-    return SyntheticModel(graphs, examples, duplicates, settings)
+    return SyntheticModel(graphs, examples, duplicates, settings, vocab, polysemantic)
 
 
 def _nid(graph: NeuronGraph) -> str:

@@ -7,10 +7,12 @@ removes the temporaries a killed write left behind. Only the standard library an
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
 import os
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -127,3 +129,36 @@ def check_same_settings(found: Mapping[str, Any], wanted: Mapping[str, Any], *, 
     more = f" (and {len(differing) - 1} more differ)" if len(differing) > 1 else ""
     raise N2GError(f"{where} holds {what} made with other settings: {path} is {show_setting(there)} {sides[0]}, "
                    f"{show_setting(here)} {sides[1]}{more}: {remedy}")
+
+
+LOCK_FILE = ".n2g.lock"
+
+
+@contextmanager
+def directory_lock(directory: Path, what: str) -> Iterator[None]:
+    """Hold `directory` for one writing process (`n2g ingest`, `exemplars`, `fit`): a second one is refused at once
+    with the holder's PID, instead of the two colliding. The lock is the kernel's (flock), so a killed holder
+    releases it; the file it lives in records the holder for the message."""
+    if directory.exists() and not directory.is_dir():
+        raise N2GError(f"{directory} is a file, not a directory")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise N2GError(f"cannot create {directory}: {err.strerror or err}") from err
+    path = directory / LOCK_FILE
+    handle = path.open("a+")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise N2GError(f"{directory} is in use by {holder} ({what}): wait for it to finish, or use another "
+                           "directory") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"process {os.getpid()}")
+        handle.flush()
+        yield
+    finally:
+        handle.close()  # closing releases the lock

@@ -16,11 +16,16 @@ CELL_WIDTH = 48
 
 
 def _plain(value: Any) -> Any:
-    """A JSON-ready value: NaN (LadybugDB's missing float in frames) becomes None, numpy scalars Python ones."""
-    if isinstance(value, float) and math.isnan(value):
+    """A JSON-ready value: NaN (LadybugDB's missing float in frames) and infinities (which JSON cannot hold) become
+    None, numpy scalars Python ones, bytes readable text."""
+    if hasattr(value, "item") and not isinstance(value, (list, dict, str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
         return None
-    if hasattr(value, "item") and not isinstance(value, (list, dict, str)):
-        return value.item()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="backslashreplace")
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)) or hasattr(value, "tolist"):
         return [_plain(v) for v in (value.tolist() if hasattr(value, "tolist") else value)]
     return value
@@ -31,7 +36,8 @@ def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def to_json(frame: pd.DataFrame) -> str:
-    return json.dumps(records(frame), ensure_ascii=False, indent=1)
+    """Strict JSON (no NaN or Infinity tokens, which JSON parsers refuse)."""
+    return json.dumps(records(frame), ensure_ascii=False, indent=1, allow_nan=False)
 
 
 def to_csv(frame: pd.DataFrame) -> str:
@@ -47,13 +53,20 @@ def _cell(value: Any) -> str:
         return "-"
     if isinstance(value, float):
         return f"{value:.3f}"
-    if isinstance(value, list):
-        text = " ".join(visible_text(str(v)) for v in value)
+    if isinstance(value, list) and any(isinstance(v, list) for v in value):  # a list of token lists: patterns, parts
+        text = " | ".join(_tokens(v if isinstance(v, list) else [v]) for v in value)
+    elif isinstance(value, list):
+        text = _tokens(value)
     elif isinstance(value, str):
         text = "".join(visible_text(c) if c.isspace() else c for c in value)
     else:
         text = str(value)
     return text if len(text) <= CELL_WIDTH else text[: CELL_WIDTH - 1] + "…"
+
+
+def _tokens(values: list[Any]) -> str:
+    """Tokens with their whitespace made visible, a gap of a pattern (None) as `*`, no tokens as `-`."""
+    return " ".join("*" if v is None else visible_text(str(v)) for v in values) or "-"
 
 
 def to_table(frame: pd.DataFrame) -> str:

@@ -31,6 +31,8 @@ _CHECKS = {
     "BOOL": lambda v: isinstance(v, bool),
     "LIST<STRING>": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
     "LIST<INT>": lambda v: isinstance(v, list) and all(isinstance(x, int) and not isinstance(x, bool) for x in v),
+    "LIST<FLOAT>": lambda v: isinstance(v, list) and all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                                                         for x in v),
     "LIST<MAP>": lambda v: isinstance(v, list) and all(isinstance(x, dict) for x in v),
 }
 

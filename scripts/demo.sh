@@ -54,13 +54,29 @@ rm -f "$OUT"/n2g.lbdb*
 "$BIN/n2g" load --graphs "$OUT/graphs" --db "$OUT/n2g.lbdb" --no-progress
 
 echo
-echo "== 4. search it: neurons that fire on 'import' (normalised: ' import', 'Import', ...) =="
+echo "== 4. search it: neurons that fire on 'import' (any form: ' import', 'Import', ...), with their evidence =="
 "$BIN/n2g-search" --db "$OUT/n2g.lbdb" --activating-token import --limit 5
+echo
+TEXT='from os import path
+import sys
+
+def main(argv):
+    """Join the arguments."""
+    return path.join(*argv[1:])'
+echo "== a text, token by token: the neurons whose graph predicts firing there, with the pattern that matched =="
+"$BIN/n2g-search" --db "$OUT/n2g.lbdb" --text "$TEXT" --per-token 2
+echo
+echo "== the same text through SmolLM2 itself: real activations beside the predictions, missed firings, the"
+echo "   search's own precision and recall on this text beside the graphs' held-out precision =="
+"$BIN/n2g-search" --db "$OUT/n2g.lbdb" --text "$TEXT" --per-token 2 --verify
+echo
+echo "== polysemantic neurons: graphs in parts that share no token (most parts, most even first) =="
+"$BIN/n2g-search" --db "$OUT/n2g.lbdb" --polysemantic --limit 5
 echo
 echo "== in-context neurons: a token both activating and in the context =="
 "$BIN/n2g-search" --db "$OUT/n2g.lbdb" --repeated-token --limit 5
 echo
-echo "== neuron pairs whose token sets lie one inside the other (>= 0.9) =="
+echo "== neuron pairs whose token sets lie one inside the other (>= 0.9), confirmed by how they co-activate =="
 "$BIN/n2g-search" --db "$OUT/n2g.lbdb" --duplicates --mode subset --same-layer --limit 5
 echo
 echo "== your own Cypher: the tokens most neurons fire on =="
@@ -69,3 +85,6 @@ ORDER BY neurons DESC, token LIMIT $k' | "$BIN/n2g-search" --db "$OUT/n2g.lbdb" 
 echo
 echo "The whole pipeline in one resumable command: n2g ingest --layers 0 --neurons 0:16 (see README)."
 echo "Output of this demo: $OUT/."
+echo
+echo "== browse it: search page, neuron pages (graph, scores, shaded windows), model page, JSON API =="
+echo "$BIN/n2g serve --db $OUT/n2g.lbdb      # then open http://127.0.0.1:8000/ (Ctrl-C stops)"

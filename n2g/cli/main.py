@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from n2g import __version__
+from n2g.cli import serve as serve_command
 from n2g.cli import store as store_commands
 from n2g.cli.guard import run_click
 from n2g.cli.options import (
@@ -306,6 +307,7 @@ def report(**values: Any) -> int:
 
 for command in store_commands.COMMANDS:
     cli.add_command(command)
+cli.add_command(serve_command.serve)  # `n2g serve`: the web app (n2g.serve)
 
 if __name__ == "__main__":
     sys.exit(main())

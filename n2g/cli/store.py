@@ -4,6 +4,7 @@ Neo4j server without Docker, and its bulk import)."""
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,12 @@ def source_options(function: Any) -> Any:
               help="where exemplars and graphs are kept between runs")
 @click.option("--shard", help="I/N: take every N-th requested neuron of each layer starting at I "
               "(into WORK/shard-I-of-N), for runs started by hand on several GPUs or machines")
+@click.option("--ray", "ray_address", metavar="local|auto|ADDRESS",
+              help="run the stages as Ray tasks: local starts a Ray on this machine, auto joins the cluster this "
+              "machine is part of, ADDRESS joins that cluster (needs pip install \"n2g[ray]\")")
+@click.option("--ray-workers", type=click.IntRange(min=1), default=None,
+              help="with --ray: workers (default: one per GPU of the cluster; without GPUs one per CPU up to 4 "
+              "CPUs, else one per 4 CPUs)")
 @config_options(MiningConfig)
 @config_options(FitConfig, skip={"seed"})
 @click.option("--paper-faithful", is_flag=True, help="fit with the original's settings (see `n2g fit --help`)")
@@ -60,13 +67,27 @@ def source_options(function: Any) -> Any:
 @progress_option
 def ingest(**values: Any) -> int:
     from ingest.pipeline import IngestPlan, Shard, mining_config, run_ingest
-    from ingest.store import open_store
+    from ingest.store import writing_store
     from n2g.model.loading import ModelConfig
     from n2g.specs import parse_neuron_selection, selection_size
 
     shard = Shard.parse(values["shard"])
-    with open_store(values["db"]) as store:
-        model = build_config(ModelConfig, values).load()
+    if values["ray_address"] and values["shard"]:
+        raise N2GError("--ray spreads the whole job over the cluster's workers; --shard is for runs started by "
+                       "hand: give one of them")
+    if values["ray_workers"] and not values["ray_address"]:
+        raise N2GError("--ray-workers needs --ray")
+    with writing_store(values["db"]) as store, ExitStack() as stack:
+        model_config = build_config(ModelConfig, values)
+        workers = None
+        if values["ray_address"]:
+            from ingest.distributed import RayConfig, RayWorkers
+
+            workers = stack.enter_context(RayWorkers(RayConfig(values["ray_address"], values["ray_workers"]),
+                                                     model_config, show_progress(values["progress"])))
+            model = workers.driver_model()
+        else:
+            model = model_config.load()
         selection = shard.take(parse_neuron_selection(values["layers"], values["neurons"], model.n_layers,
                                                       model.d_mlp))
         if not selection_size(selection):
@@ -76,7 +97,7 @@ def ingest(**values: Any) -> int:
                           mining=mining_config(build_config(MiningConfig, values), selection, model.d_mlp),
                           fit=fit_config(values, seed=values["seed"]), load_batch=values["load_batch"],
                           progress=show_progress(values["progress"]))
-        print(run_ingest(model, plan, store).line())
+        print(run_ingest(model, plan, store, workers).line())
     return 0
 
 
@@ -96,11 +117,11 @@ def _sources(values: dict[str, Any]) -> list[Any]:
 @store_options
 @progress_option
 def load(**values: Any) -> int:
-    from ingest.store import open_store
+    from ingest.store import writing_store
     from ingest.store_loader import load_graphs
 
     sources = _sources(values)
-    with open_store(values["db"]) as store:
+    with writing_store(values["db"]) as store:
         for source in sources:
             result = load_graphs(store, source, values["load_batch"], show_progress(values["progress"]),
                                  f"load {source.directory.dir}")
@@ -118,7 +139,10 @@ def export(**values: Any) -> int:
     from ingest.neo4j_admin_export import export_graphs
 
     rows = export_graphs(_sources(values), values["out"])
-    print(f"wrote {rows} rows to {values['out']}; load them with {Path(values['out']) / 'import.sh'}")
+    out = Path(values["out"])
+    print(f"wrote {rows:,} rows to {out}; with n2g's local server stopped, load them with: n2g neo4j import {out} "
+          f"--home {NEO4J_HOME} (then n2g neo4j start --home {NEO4J_HOME}); into another Neo4j installation: "
+          f"{out / 'import.sh'}, then {out / 'schema.cypher'} once it is up")
     return 0
 
 

@@ -18,7 +18,7 @@ import torch
 
 from n2g.config import setting
 from n2g.exemplars.random_sample import WindowSample
-from n2g.exemplars.topk import BatchContext, RunningTopK, context_hashes
+from n2g.exemplars.topk import BatchContext, RunningTopK, Scratch, ShortRows, context_hashes
 from n2g.exemplars.windows import WindowBatch
 from n2g.model.hooks import StopForward, neuron_hook_name, run_until_stopped
 from n2g.model.loading import LoadedModel
@@ -86,21 +86,31 @@ class LayerRecorder:
         self.topk = RunningTopK(config.top_k, n_neurons, config.window_len, model.device, config.sparse_merge)
         self.fire_count = torch.zeros(n_neurons, dtype=torch.int64, device=model.device)
         self.batch: BatchContext | None = None
-        self.valid: torch.Tensor | None = None  # [batch, window_len] bool, None when nothing is padded
 
     def __call__(self, activation: torch.Tensor, hook: Any = None) -> None:
-        """`activation`: [batch, bos + window_len, d_mlp]."""
+        """`activation`: [batch, bos + window_len, d_mlp]. Only the short windows' rows are masked past their
+        length (copies of those rows; the model's own tensor is never written)."""
         assert self.batch is not None
         acts = activation[:, 1:] if self.has_bos else activation  # [batch, window_len, d_mlp]
         if self.neuron_index is not None:
             acts = acts.index_select(2, self.neuron_index)
-        if self.valid is not None:
-            acts = acts.masked_fill(~self.valid.unsqueeze(-1), float("-inf"))
-        # summing over positions first, in int32, is ~4x faster on CPU than one sum over (batch, pos)
-        self.fire_count += (acts > self.fire_threshold).sum(dim=1, dtype=torch.int32).sum(dim=0)
-        self.topk.update(acts, self.batch)
+        short = self.batch.short() if self.batch.padded else None
+        short_acts = short.masked(acts) if short is not None else None
+        self.fire_count += self._fired(acts, short, short_acts)
+        self.topk.update(acts, self.batch, short_acts)
         if self.is_last:
             raise StopForward
+
+    def _fired(self, acts: torch.Tensor, short: ShortRows | None, short_acts: torch.Tensor | None) -> torch.Tensor:
+        """[neuron] tokens above the threshold. Counted per window in uint8 where a window fits (no widening copy
+        of the [batch, window_len, neuron] comparison: ~2x faster on CPU than an int32 sum), then summed."""
+        count_dtype = torch.uint8 if acts.shape[1] <= 255 else torch.int32
+        above = self.topk.scratch.get("fired", tuple(acts.shape), torch.bool, acts.device)
+        per_window = torch.gt(acts, self.fire_threshold, out=above).view(torch.uint8).sum(dim=1, dtype=count_dtype)
+        if short is not None and short_acts is not None:
+            per_window[short.rows] = (short_acts > self.fire_threshold).view(torch.uint8).sum(dim=1,
+                                                                                             dtype=count_dtype)
+        return per_window.sum(dim=0, dtype=torch.int64)
 
 
 class ExemplarMiner:
@@ -111,26 +121,21 @@ class ExemplarMiner:
         last = max(config.layers)
         self.recorders = {layer: LayerRecorder(layer, model.d_mlp, config, model, layer == last)
                           for layer in config.layers}
+        scratch = Scratch()  # the hooks run one after another: one set of temporary buffers serves them all
+        for recorder in self.recorders.values():
+            recorder.topk.scratch = scratch
         self.sample = WindowSample(config.n_random_windows, config.seed)
         self.windows_done = 0
         self.tokens_done = 0
         self.digest = ""  # chained over every processed window's tokens: a resume checks the corpus is unchanged
 
     def process(self, batch: WindowBatch) -> None:
-        device = self.model.device
-        content = batch.content.to(device, non_blocking=True)
-        lengths = batch.lengths.to(device)
-        padded = bool((batch.lengths < content.shape[1]).any())
-        context = BatchContext(tokens=content.to(torch.int32), lengths=lengths,
-                               window_ids=batch.window_ids.to(device), doc_index=batch.doc_index.to(device),
-                               starts=batch.starts.to(device),
-                               hashes=context_hashes(content, self.config.dedup_context), padded=padded)
-        valid = torch.arange(content.shape[1], device=device) < lengths[:, None] if padded else None
+        context = self.context(batch)
         for recorder in self.recorders.values():
-            recorder.batch, recorder.valid = context, valid
+            recorder.batch = context
         hooks = [(neuron_hook_name(layer), rec) for layer, rec in self.recorders.items()]
         with torch.inference_mode():
-            run_until_stopped(self.model.bridge, batch.tokens.to(device, non_blocking=True), hooks)
+            run_until_stopped(self.model.bridge, batch.tokens.to(self.model.device, non_blocking=True), hooks)
         self.sample.offer(batch)
         for row, length in enumerate(batch.lengths.tolist()):
             self.digest = chain_digest(self.digest, batch.content[row, :length].numpy())
@@ -142,6 +147,41 @@ class ExemplarMiner:
                 "sample": self.sample.state(),
                 "layers": {layer: {"topk": rec.topk.state_dict(), "fire_count": rec.fire_count.cpu()}
                            for layer, rec in self.recorders.items()}}
+
+    def context(self, batch: WindowBatch) -> BatchContext:
+        """What every layer's hook needs about the batch besides its activations, on the model's device."""
+        device = self.model.device
+        content = batch.content.to(device, non_blocking=True)
+        short_rows = (batch.lengths < content.shape[1]).nonzero().squeeze(1)  # on the host: no device sync
+        short = None
+        if short_rows.numel():
+            valid = torch.arange(content.shape[1]) < batch.lengths[short_rows].unsqueeze(1)
+            short = ShortRows(short_rows.to(device), valid.to(device))
+        return BatchContext(tokens=content.to(torch.int32), lengths=batch.lengths.to(device),
+                            window_ids=batch.window_ids.to(device), doc_index=batch.doc_index.to(device),
+                            starts=batch.starts.to(device), hashes=context_hashes(content, self.config.dedup_context),
+                            padded=short is not None, _short=short)
+
+    def part(self) -> dict[str, Any]:
+        """What a miner that ran over one chunk of the corpus hands back to be merged into another (`merge`): its
+        counts, its random sample and each layer's ranked top-k and firing counts, on the CPU."""
+        return {"windows_done": self.windows_done, "tokens_done": self.tokens_done, "sample": self.sample.state(),
+                "layers": {layer: {"ranked": rec.topk.ranked(), "fire_count": rec.fire_count.cpu()}
+                           for layer, rec in self.recorders.items()}}
+
+    def merge(self, part: dict[str, Any], digest: str) -> None:
+        """Add a `part()` mined over the windows that follow those this miner holds; `digest`: the digest chain
+        over all of them (the part's windows are not at hand here). Top-k, firing counts and the random sample
+        merge exactly (`RunningTopK.merge`, `WindowSample.merge`), so the result, and a checkpoint of it, equals
+        one sweep over the same windows."""
+        for layer, rec in self.recorders.items():
+            mined = part["layers"][layer]
+            rec.topk.merge(mined["ranked"])
+            rec.fire_count += mined["fire_count"].to(rec.fire_count.device)
+        self.sample.merge(part["sample"])
+        self.windows_done += part["windows_done"]
+        self.tokens_done += part["tokens_done"]
+        self.digest = digest
 
     def load_state(self, state: dict[str, Any]) -> None:
         self.windows_done, self.tokens_done = state["windows_done"], state["tokens_done"]

@@ -44,6 +44,18 @@ class WindowSample:
             elif item[0] > self._heap[0][0]:
                 heapq.heapreplace(self._heap, item)
 
+    def merge(self, state: list[tuple[int, int, list[int], int, int]]) -> None:
+        """Add another sample's `state()` (kept over other windows): the result is the sample of both window
+        sets, as one sweep over all of them keeps it. Exact, in any order: a window's key depends only on the seed
+        and its id, keys of distinct ids differ (SplitMix64 is a bijection), and the bottom `size` keys of a union
+        are among the bottom `size` of each part."""
+        for item in state:
+            item = tuple(item)  # type: ignore[assignment]
+            if len(self._heap) < self.size:
+                heapq.heappush(self._heap, item)  # type: ignore[arg-type]
+            elif item[0] > self._heap[0][0]:
+                heapq.heapreplace(self._heap, item)  # type: ignore[arg-type]
+
     def windows(self) -> list[tuple[int, list[int], int, int]]:
         """(window id, tokens, doc index, start) of the sample, by window id."""
         return sorted((wid, toks, doc, start) for _, wid, toks, doc, start in self._heap)

@@ -5,6 +5,12 @@
 - Re-running the same command resumes from the checkpoint. The windows it skips are re-read and checked
   against a digest of those the checkpoint processed, so a corpus that changed in between is refused.
 - Re-running a finished run does nothing; the same directory with other settings is refused.
+
+Mining spread over workers (`n2g ingest --ray`, `ingest.distributed`) runs the same sweep in chunks: this process
+reads and windows the corpus (it alone writes `documents.txt` and extends the digest chain), hands chunks of whole
+batches to a `ChunkExecutor`, and merges what each worker's `mine_chunk` returns, in corpus order, into its own
+miner (`ExemplarMiner.merge`, exact). Its checkpoints are the one-process format, so either kind of run resumes
+the other's, and the exemplars are byte-identical to one sweep in one process.
 """
 
 from __future__ import annotations
@@ -14,10 +20,11 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from tqdm import tqdm
@@ -28,7 +35,7 @@ from n2g.exemplars.corpus import iter_documents
 from n2g.exemplars.miner import ExemplarMiner, MiningConfig, chain_digest
 from n2g.exemplars.prefetch import prefetch
 from n2g.exemplars.windows import Window, WindowBatch, WindowStream, batch_windows
-from n2g.files import MANIFEST, check_same_settings, prepare_directory, read_manifest, save_json
+from n2g.files import MANIFEST, check_same_settings, directory_lock, prepare_directory, read_manifest, save_json
 from n2g.model.hooks import NEURON_HOOK
 from n2g.model.loading import LoadedModel
 from n2g.specs import format_index_spec, portable_spec
@@ -61,19 +68,69 @@ def window_batches(windows: Iterable[Window], model: LoadedModel, config: Mining
     return batch_windows(windows, config.batch_size, config.window_len, model.pad_token_id, model.bos_to_prepend)
 
 
+@dataclass(frozen=True)
+class WindowChunk:
+    """Consecutive windows of the corpus, a whole number of batches, mined by one task."""
+
+    index: int  # 0, 1, ... in corpus order (counted from where this run started or resumed)
+    windows: list[Window]
+    digest: str  # the digest chain over every window up to and including this chunk's last
+
+
+class ChunkExecutor(Protocol):
+    """Mines chunks somewhere else (`ingest.distributed` runs `mine_chunk` on Ray workers)."""
+
+    device_type: str  # where the chunks are mined ("cpu", "cuda"): it decides the settings left to the device
+    workers: int
+
+    def mine(self, config: MiningConfig, chunks: Iterator[WindowChunk]) -> Iterator[tuple[WindowChunk, Any]]:
+        """Each chunk with `mine_chunk(model, config, chunk.windows)` as run by a worker, yielded as they finish
+        (in any order); `chunks` is read lazily, a few ahead of the workers."""
+        ...
+
+
+def mine_chunk(model: LoadedModel, config: MiningConfig, windows: Sequence[Window]) -> dict[str, Any]:
+    """The worker's side of a chunked sweep: one miner over `windows` (whole batches, as one sweep cuts them);
+    returns `ExemplarMiner.part()`."""
+    miner = ExemplarMiner(model, config)
+    for batch in prefetch(window_batches(windows, model, config)):
+        miner.process(batch)
+    return miner.part()
+
+
+def chunk_windows(config: MiningConfig, workers: int, remaining_tokens: int | None) -> int:
+    """Windows per chunk: a whole number of batches (so every batch is the one a single sweep runs), about four
+    chunks per worker over the token budget (load balance, little work lost to a failed task), at most 64 batches
+    (without a budget, or with a huge one)."""
+    assert config.batch_size is not None
+    batches = 64
+    if remaining_tokens:
+        windows = -(-remaining_tokens // config.window_len)
+        batches = min(batches, max(1, -(-windows // (config.batch_size * 4 * max(1, workers)))))
+    return batches * config.batch_size
+
+
 def mine_exemplars(model: LoadedModel, corpus: str, out_dir: str | Path, config: MiningConfig,
-                   progress: bool = True) -> dict[str, Any]:
+                   progress: bool = True, executor: ChunkExecutor | None = None) -> dict[str, Any]:
     """Mine exemplars of `corpus` into `out_dir`, resuming an unfinished run there; returns the manifest. Settings
-    left to the device (`MiningConfig.for_device`) are made concrete first, and recorded so."""
+    left to the device (`MiningConfig.for_device`) are made concrete first, and recorded so. With `executor`, the
+    forward passes run there, a chunk per task, and `model` (any device) serves only this process's bookkeeping:
+    its tokenizer, its settings and the merged state."""
     out = Path(out_dir)
-    config = config.for_device(model.device.type)
+    config = config.for_device(executor.device_type if executor is not None else model.device.type)
     if not config.layers:
         raise N2GError("no layers to mine")
     _check_fits_model(model, config)
     settings = fingerprint(model, corpus, config)
-    done = _finished_run(out, settings)
-    if done is not None:
-        return done
+    with directory_lock(out, "n2g exemplars"):
+        done = _finished_run(out, settings)
+        if done is not None:
+            return done
+        return _mine(model, corpus, out, config, settings, progress, executor)
+
+
+def _mine(model: LoadedModel, corpus: str, out: Path, config: MiningConfig, settings: dict[str, Any],
+          progress: bool, executor: ChunkExecutor | None) -> dict[str, Any]:
     prepare_directory(out)
     miner = ExemplarMiner(model, config)
     checkpoint = store.load_checkpoint(out)
@@ -83,7 +140,10 @@ def mine_exemplars(model: LoadedModel, corpus: str, out_dir: str | Path, config:
         log.warning("resuming %s after %d windows (%d tokens)", out, miner.windows_done, miner.tokens_done)
     with store.documents_writer(out) as names:
         stream = window_stream(model, corpus, config, lambda name: names.write(store.document_line(name)))
-        _sweep(miner, stream, out, settings, progress)
+        if executor is None:
+            _sweep(miner, stream, out, settings, progress)
+        else:
+            _sweep_chunks(miner, stream, out, settings, progress, executor)
         if miner.windows_done == 0:
             raise N2GError(f"corpus {corpus!r} gave no text: no window of at least {config.min_window_len} tokens")
         _save(out, settings, miner)  # a kill while the shards are written loses nothing
@@ -166,6 +226,59 @@ def _sweep(miner: ExemplarMiner, stream: WindowStream, out: Path, settings: dict
             if time.monotonic() - last_save >= config.checkpoint_every_s:
                 _save(out, settings, miner)
                 last_save = time.monotonic()
+
+
+def _chunks(windows: Iterator[Window], size: int, digest: str) -> Iterator[WindowChunk]:
+    """`windows` cut into chunks of `size`, each with the digest chain as it stands after its last window."""
+    index = 0
+    while True:
+        group = []
+        for window in windows:
+            group.append(window)
+            digest = chain_digest(digest, np.asarray(window.tokens, dtype=np.int64))
+            if len(group) == size:
+                break
+        if not group:
+            return
+        yield WindowChunk(index, group, digest)
+        index += 1
+
+
+def _sweep_chunks(miner: ExemplarMiner, stream: WindowStream, out: Path, settings: dict[str, Any], progress: bool,
+                  executor: ChunkExecutor) -> None:
+    """`_sweep` with the forward passes on the executor's workers: chunks are merged into `miner` in corpus order
+    (results that arrive early wait), so every checkpoint holds a prefix of the corpus, as in one sweep."""
+    config = miner.config
+    remaining = config.max_tokens - miner.tokens_done if config.max_tokens else None
+    size = chunk_windows(config, executor.workers, remaining)
+    windows = _skip_processed(iter(stream), miner)
+    estimate = -(-remaining // (size * config.window_len)) if remaining else None
+    bar = tqdm(total=estimate, unit="task", disable=not progress, mininterval=1.0,
+               desc=f"exemplars L{format_index_spec(list(config.layers))} on {executor.workers} workers")
+    waiting: dict[int, tuple[WindowChunk, Any]] = {}
+    merged = 0  # chunks merged so far: the next one to merge (a disabled bar counts nothing)
+    last_save = time.monotonic()
+    with deferred_interrupt() as interrupted, bar:
+        for chunk, part in executor.mine(config, prefetch(_chunks(windows, size, miner.digest))):
+            waiting[chunk.index] = (chunk, part)
+            while merged in waiting:
+                done, part = waiting.pop(merged)
+                miner.merge(part, done.digest)
+                merged += 1
+                if bar.total is not None and merged > bar.total:
+                    bar.total = merged
+                bar.update(1)
+                bar.set_postfix_str(f"{miner.tokens_done:,} tok", refresh=False)
+            if interrupted():
+                _save(out, settings, miner)
+                raise N2GError(f"interrupted after {miner.tokens_done} tokens; checkpoint saved in {out}: "
+                               f"run the same command again to resume")
+            if time.monotonic() - last_save >= config.checkpoint_every_s:
+                _save(out, settings, miner)
+                last_save = time.monotonic()
+        bar.total = merged
+    if waiting:  # an executor that drops chunks would leave the sweep with a gap: refuse to write that
+        raise N2GError(f"mining chunks {sorted(waiting)} came back but chunk {merged} never did")
 
 
 def _write_results(miner: ExemplarMiner, documents: int, out: Path, settings: dict[str, Any]) -> dict[str, Any]:

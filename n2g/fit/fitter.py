@@ -27,8 +27,17 @@ from n2g.fit.prompt import Prompt
 from n2g.fit.pruning import TrainingExample, prune
 from n2g.fit.random_truth import NeuronTruth, RandomWindowTruth
 from n2g.fit.saliency import add_importance
+from n2g.graphs.activation_sample import sample_of
 from n2g.graphs.baselines import NGramLookup, TokenLookup
-from n2g.graphs.neuron_graph import NODE_VALUES, PREDICTION_RULES, GraphStats, NeuronGraph, NodeValues, PredictionRule
+from n2g.graphs.neuron_graph import (
+    NODE_VALUES,
+    PREDICTION_RULES,
+    GraphStats,
+    NeuronGraph,
+    NodeValues,
+    PredictionRule,
+    RootEvidence,
+)
 from n2g.graphs.prediction import GraphMatcher
 from n2g.graphs.scoring import FiringScore, GraphScores, PredictorScores, firing_scores
 from n2g.model.loading import LoadedModel
@@ -177,13 +186,38 @@ def random_halves(windows: Windows) -> tuple[Windows, Windows]:
 
 
 def score(predict: Callable[[Sequence[str]], np.ndarray], windows: Windows, threshold: float) -> FiringScore:
-    predicted = [predict(keys) for keys in windows.keys]
-    flat = np.concatenate(predicted) if predicted else np.zeros(0, np.float32)
+    return score_predicted([predict(keys) for keys in windows.keys], windows, threshold)
+
+
+def score_predicted(predicted: Sequence[np.ndarray], windows: Windows, threshold: float) -> FiringScore:
+    """`score` of predictions already made, one array per window."""
+    flat = np.concatenate(predicted) if len(predicted) else np.zeros(0, np.float32)
     return firing_scores(windows.concat(), flat, threshold)
 
 
+def root_tallies(predicted: Sequence[np.ndarray], windows: Windows, threshold: float) -> dict[str, tuple[int, int]]:
+    """Per activating token (a root's key): (hits, predictions) over the windows, where a prediction is a position
+    of that token predicted to fire and a hit one where the neuron also fired (the root is the token there)."""
+    tallies: dict[str, tuple[int, int]] = {}
+    for keys, values, acts in zip(windows.keys, predicted, windows.acts):
+        for t in np.flatnonzero(values >= threshold).tolist():
+            hits, predictions = tallies.get(keys[t], (0, 0))
+            tallies[keys[t]] = (hits + int(acts[t] >= threshold), predictions + 1)
+    return tallies
+
+
+def add_root_evidence(graph: NeuronGraph, test: dict[str, tuple[int, int]],
+                      random: dict[str, tuple[int, int]]) -> None:
+    """Each root's `RootEvidence` from the tallies of the held-out and the scoring random windows."""
+    for root in graph.roots:
+        test_hits, test_predictions = test.get(str(root.key), (0, 0))
+        random_hits, random_predictions = random.get(str(root.key), (0, 0))
+        root.evidence = RootEvidence(test_hits, test_predictions, random_hits, random_predictions)
+
+
 def score_all(graph: NeuronGraph, train: Windows, test: Windows, random_windows: Windows) -> GraphScores:
-    """The graph and the paper's two baselines, on held-out top windows and on random windows."""
+    """The graph and the paper's two baselines, on held-out top windows and on random windows. The graph's own
+    predictions also give each root its evidence (`RootEvidence`: hits / predictions per activating token)."""
     token_lookup, ngram = TokenLookup(), NGramLookup(5)
     for keys, acts in zip(train.keys, train.acts):
         token_lookup.fit(keys, acts)
@@ -194,8 +228,12 @@ def score_all(graph: NeuronGraph, train: Windows, test: Windows, random_windows:
     def on_both(predict: Callable[[Sequence[str]], np.ndarray]) -> PredictorScores:
         return PredictorScores(test=score(predict, test, threshold), random=score(predict, random_windows, threshold))
 
-    return GraphScores(n2g=on_both(matcher.predict), token_lookup=on_both(token_lookup.predict),
-                       ngram5=on_both(ngram.predict))
+    on_test = [matcher.predict(keys) for keys in test.keys]
+    on_random = [matcher.predict(keys) for keys in random_windows.keys]
+    add_root_evidence(graph, root_tallies(on_test, test, threshold), root_tallies(on_random, random_windows, threshold))
+    n2g = PredictorScores(test=score_predicted(on_test, test, threshold),
+                          random=score_predicted(on_random, random_windows, threshold))
+    return GraphScores(n2g=n2g, token_lookup=on_both(token_lookup.predict), ngram5=on_both(ngram.predict))
 
 
 # -- the layer -----------------------------------------------------------------------------------------------
@@ -330,3 +368,4 @@ class LayerFitter:
             self._check_patterns(graph, checked)
         graph.stats = replace(graph.stats, random_windows_scored=len(random_scored.keys))
         graph.scores = score_all(graph, train, windows(test_idx), random_scored)
+        graph.activation_sample = sample_of(ctx.random_truth[ex.neuron], ex.a_max)  # the whole sample, in order

@@ -115,8 +115,13 @@ def add_substitute(graph: NeuronGraph, found: Substitute, vocab: Vocabulary) -> 
     context = context_steps(source.importance[:, pivot], pivot, keys, texts, graph.importance_threshold)
     if not _ends_on_path(graph.find_root(vocab.keys([source.tokens[pivot]])[0]), context):
         return False
+    new_root = graph.find_root(keys[pivot]) is None
     graph.insert(keys[pivot], texts[pivot], found.value / graph.a_max, float(source.importance[pivot, pivot]),
                  context)
+    if new_root:  # marked, so that a drawing can tell the sweep's roots from those the top windows showed
+        root = graph.find_root(keys[pivot])
+        assert root is not None
+        root.swept = True
     return True
 
 

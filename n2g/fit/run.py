@@ -1,11 +1,20 @@
 """`n2g fit`: graphs for the requested neurons of every requested layer, written group by group to a graph
-directory (`n2g.graphs.files`). Interrupted runs resume where they stopped; finished neurons are skipped."""
+directory (`n2g.graphs.files`). Interrupted runs resume where they stopped; finished neurons are skipped.
+
+Groups are also the unit of work spread over workers (`n2g ingest --ray`, `ingest.distributed`): `fit_jobs` cuts
+the same groups one process fits in turn, and `fit_group` fits one of them anywhere that sees the graph directory.
+Every append holds the directory's lock for the layer (`layer_lock`, an `flock`), re-reads which neurons the file
+already has (cutting a line torn by a killed writer) and writes only the others, so concurrent or retried groups
+never duplicate a neuron, in one process or many."""
 
 from __future__ import annotations
 
+import fcntl
+import os
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +23,7 @@ from tqdm import tqdm
 
 from n2g.errors import N2GError
 from n2g.exemplars.files import ExemplarSet
+from n2g.files import directory_lock
 from n2g.fit.augmentation import lm_autocast
 from n2g.fit.fitter import FitConfig, LayerFitter
 from n2g.fit.random_truth import RandomWindowTruth
@@ -64,11 +74,15 @@ def fit_graphs(model: LoadedModel, exemplars: ExemplarSet, out: str | Path, laye
                neurons: Sequence[int] | Mapping[int, Sequence[int]] | None, config: FitConfig,
                progress: bool = True) -> FitSummary:
     """`neurons`: the same for every layer, one list per layer, or None for every mined neuron."""
-    directory = GraphDirectory(out)
+    with directory_lock(Path(out), "n2g fit"):
+        return _fit_graphs(model, exemplars, GraphDirectory(out), layers, neurons, config, progress)
+
+
+def _fit_graphs(model: LoadedModel, exemplars: ExemplarSet, directory: GraphDirectory, layers: Sequence[int],
+                neurons: Sequence[int] | Mapping[int, Sequence[int]] | None, config: FitConfig,
+                progress: bool) -> FitSummary:
     directory.open_for_fit(fit_settings(model, exemplars, config))
-    wanted = {layer: _neurons(exemplars, layer, neurons[layer] if isinstance(neurons, Mapping) else neurons)
-              for layer in layers}
-    todo = {layer: [n for n in wanted[layer] if n not in directory.done(layer)] for layer in layers}
+    wanted, todo = fit_todo(exemplars, directory, layers, neurons)
     summary = FitSummary()
     start = time.perf_counter()
     bar = tqdm(total=sum(map(len, wanted.values())), initial=sum(len(wanted[k]) - len(todo[k]) for k in layers),
@@ -83,16 +97,88 @@ def fit_graphs(model: LoadedModel, exemplars: ExemplarSet, out: str | Path, laye
             for group in fitter.groups():
                 bar.set_description(f"layer {layer}")
                 graphs = fitter.fit(group)
-                directory.append(layer, graphs)
+                append_new(directory, layer, graphs)
                 summary.fitted_now += len(graphs)
                 bar.update(len(graphs))
             summary.probe.append(fitter.context.probe.stats)
             del fitter  # its layer's random-window values, before the next layer's are measured
     summary.seconds = time.perf_counter() - start
-    for layer in layers:
-        requested = set(wanted[layer])
+    return summarise(directory, wanted, summary)
+
+
+def summarise(directory: GraphDirectory, wanted: Mapping[int, Sequence[int]], summary: FitSummary) -> FitSummary:
+    """`summary` with the statuses and scores of every wanted neuron's graph in `directory`."""
+    for layer, neurons in wanted.items():
+        requested = set(neurons)
         summary.add([g for g in directory.graphs(layer) if g.neuron in requested])
     return summary
+
+
+def fit_todo(exemplars: ExemplarSet, directory: GraphDirectory, layers: Sequence[int],
+             neurons: Sequence[int] | Mapping[int, Sequence[int]] | None
+             ) -> tuple[dict[int, list[int]], dict[int, list[int]]]:
+    """(wanted, todo): per layer the neurons asked for, and those of them the directory does not hold yet."""
+    wanted = {layer: _neurons(exemplars, layer, neurons[layer] if isinstance(neurons, Mapping) else neurons)
+              for layer in layers}
+    todo = {}
+    for layer in layers:
+        with layer_lock(directory, layer):
+            done = directory.done(layer)
+        todo[layer] = [n for n in wanted[layer] if n not in done]
+    return wanted, todo
+
+
+@dataclass(frozen=True)
+class FitJob:
+    """One group of one layer's neurons: what one process fits in one `LayerFitter.fit` call."""
+
+    layer: int
+    neurons: tuple[int, ...]
+
+
+def fit_jobs(todo: Mapping[int, Sequence[int]], group_size: int) -> list[FitJob]:
+    """The groups `fit_graphs` fits, in its order: each layer's neurons still to do, `group_size` at a time."""
+    return [FitJob(layer, tuple(neurons[start: start + group_size]))
+            for layer, neurons in todo.items() for start in range(0, len(neurons), group_size)]
+
+
+def fit_group(model: LoadedModel, exemplars: ExemplarSet, out: str | Path, job: FitJob, config: FitConfig) -> int:
+    """A worker's side of a spread fit: the graphs of `job` into the graph directory `out` (opened by the caller
+    with `fit_settings`), skipping neurons it already holds. The group's random-window values come from a pass of
+    its own over the same windows, which gives the values `fit_graphs`'s shared pass gives. Returns the number of
+    graphs written now (0 when a retried or repeated job finds them all there)."""
+    directory = GraphDirectory(out)
+    with layer_lock(directory, job.layer):
+        done = directory.done(job.layer)
+    neurons = [n for n in job.neurons if n not in done]
+    if not neurons:
+        return 0
+    fitter = LayerFitter(model, exemplars, job.layer, neurons, config)
+    graphs = fitter.fit(neurons)
+    return append_new(directory, job.layer, graphs)
+
+
+@contextmanager
+def layer_lock(directory: GraphDirectory, layer: int) -> Iterator[None]:
+    """Exclusive access to a layer's graph file among processes (also on other machines, where the shared file
+    system supports `flock`, as NFSv4 and most cluster file systems do). Released when its holder dies."""
+    directory.dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(directory.dir / f".layer_{layer:02d}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def append_new(directory: GraphDirectory, layer: int, graphs: Sequence[NeuronGraph]) -> int:
+    """Append the graphs whose neurons the layer's file does not hold yet; returns how many were written."""
+    with layer_lock(directory, layer):
+        done = directory.done(layer)  # also cuts a line torn by a writer killed mid-append
+        new = [g for g in graphs if g.neuron not in done]
+        if new:
+            directory.append(layer, new)
+    return len(new)
 
 
 def _neurons(exemplars: ExemplarSet, layer: int, neurons: Sequence[int] | None) -> list[int]:

@@ -45,6 +45,9 @@ def patterns(graph: NeuronGraph) -> list[tuple[str, float]]:
     return sorted(found, key=lambda item: -item[1])
 
 
+PREDICT_TOKEN_BUDGET = 4096  # padded tokens per forward pass of `n2g predict` (bounds its memory)
+
+
 def prediction_table(graph: NeuronGraph, model: LoadedModel, text: str) -> str:
     """Per token: the graph's prediction and the neuron's real activation, both as fractions of a_max."""
     vocab = Vocabulary(model.tokenizer, graph.token_matching)
@@ -52,7 +55,7 @@ def prediction_table(graph: NeuronGraph, model: LoadedModel, text: str) -> str:
     if not tokens:
         return "(no tokens)"
     predicted = GraphMatcher(graph).predict(vocab.keys(tokens))
-    real = LayerProbe(model, graph.layer, 4096).neuron_acts([(graph.neuron, tokens)])[0] / graph.a_max
+    real = LayerProbe(model, graph.layer, PREDICT_TOKEN_BUDGET).text_acts([graph.neuron], tokens)[0] / graph.a_max
     threshold = graph.activation_threshold
     lines = [f"{'token':>24s}  predicted  real   (fires at >= {threshold} x a_max = {graph.a_max:.3f})"]
     for token, p, r in zip(vocab.texts(tokens), predicted.tolist(), np.asarray(real).tolist()):

@@ -11,6 +11,7 @@ written again, so re-running a finished fit changes nothing.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -24,6 +25,19 @@ FORMAT = "n2g-graphs"
 FORMAT_VERSION = 1
 
 
+log = logging.getLogger("n2g")
+
+
+def _reason(err: Exception) -> str:
+    if isinstance(err, UnicodeDecodeError):
+        return f"not UTF-8 text at byte {err.start}"
+    if isinstance(err, json.JSONDecodeError):
+        return f"not JSON: {err.msg} at column {err.colno}"
+    if isinstance(err, KeyError):
+        return "no \"neuron\" field"
+    return str(err)
+
+
 def layer_path(directory: Path, layer: int) -> Path:
     return directory / f"layer_{layer:02d}.jsonl"
 
@@ -31,7 +45,7 @@ def layer_path(directory: Path, layer: int) -> Path:
 class GraphDirectory:
     def __init__(self, directory: str | Path) -> None:
         self.dir = Path(directory)
-        self._index: dict[int, dict[int, str]] = {}
+        self._index: dict[int, dict[int, tuple[int, str]]] = {}
 
     # -- writing ------------------------------------------------------------------------------------------------
     def open_for_fit(self, settings: dict[str, Any]) -> None:
@@ -74,17 +88,32 @@ class GraphDirectory:
     def layers(self) -> list[int]:
         return sorted(int(p.stem.split("_")[1]) for p in self.dir.glob("layer_*.jsonl"))
 
-    def _read_index(self, layer: int, refresh: bool = False) -> dict[int, str]:
+    def _read_index(self, layer: int, refresh: bool = False) -> dict[int, tuple[int, str]]:
+        """neuron -> (line number, JSON line). Only the last line of a file may be torn (no newline: a fit writing
+        it, or killed while writing): it is skipped, with a warning. Any other bad line is an error naming the file
+        and the line, never silently dropped."""
         if refresh or layer not in self._index:
             path = layer_path(self.dir, layer)
-            index: dict[int, str] = {}
-            if path.is_file():
-                for line in path.read_text(encoding="utf-8").splitlines():
-                    if line.strip():
-                        try:
-                            index[int(json.loads(line)["neuron"])] = line
-                        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-                            continue  # a torn line: the fit that left it will redo that neuron
+            index: dict[int, tuple[int, str]] = {}
+            data = path.read_bytes() if path.is_file() else b""
+            lines = data.split(b"\n")
+            for number, raw in enumerate(lines, start=1):
+                if not raw.strip():
+                    continue
+                torn = number == len(lines)  # after the last newline: a line still being written
+                try:
+                    line = raw.decode("utf-8")
+                    neuron = json.loads(line)["neuron"]
+                    if not isinstance(neuron, int) or isinstance(neuron, bool):
+                        raise TypeError("neuron is not an integer")
+                except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as err:
+                    if torn:
+                        log.warning("n2g: skipped the torn last line %d of %s (a fit writing it, or killed)",
+                                    number, path)
+                        continue
+                    raise N2GError(f"{path} line {number} is not a graph ({_reason(err)}): restore the file, or "
+                                   "delete that line and fit the neuron again") from err
+                index[neuron] = (number, line)
             self._index[layer] = index
         return self._index[layer]
 
@@ -94,13 +123,19 @@ class GraphDirectory:
 
     def graph(self, layer: int, neuron: int) -> NeuronGraph:
         self.manifest()
-        line = self._read_index(layer).get(neuron)
-        if line is None:
+        found = self._read_index(layer).get(neuron)
+        if found is None:
             fitted = self.layers()
             where = f"layers {fitted}" if fitted else "no layers yet"
             raise N2GError(f"no graph for neuron {layer}:{neuron} in {self.dir} (it has {where})")
-        return NeuronGraph.from_json(line)
+        return self._parse(layer, *found)
 
     def graphs(self, layer: int) -> Iterator[NeuronGraph]:
-        for _, line in sorted(self._read_index(layer).items()):
-            yield NeuronGraph.from_json(line)
+        for _, (number, line) in sorted(self._read_index(layer).items()):
+            yield self._parse(layer, number, line)
+
+    def _parse(self, layer: int, number: int, line: str) -> NeuronGraph:
+        try:
+            return NeuronGraph.from_json(line)
+        except N2GError as err:
+            raise N2GError(f"{layer_path(self.dir, layer)} line {number}: {err}") from err

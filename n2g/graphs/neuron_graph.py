@@ -3,7 +3,9 @@
 Roots are activating tokens; a root's children are the context tokens before it, nearest first, so a path
 read from a root outwards is the pattern read right to left. A `gap` node stands for one or more unimportant
 tokens. A node where a training pattern ended carries `end_activation`, the largest activation (as a fraction of
-`a_max`) seen for a pattern ending there.
+`a_max`) seen for a pattern ending there. A root the pivot sweep added (a token the model showed firing in place
+of a training pivot, not one the top windows showed) carries `"swept": true`; graphs fitted before the marker
+lack it (their `stats.swept` still counts such roots), and readers that do not know it ignore it.
 
 Node values aggregate every path through the node (count, max activation, mean importance) instead of keeping
 the first insertion, so the graph does not depend on the order examples were seen. The paper's rules stay
@@ -13,7 +15,18 @@ longest complete match decides, see `n2g.graphs.prediction`); a graph carries th
 A graph carries its scores (`n2g.graphs.scoring.GraphScores`, None until scored) and what fitting counted
 (`GraphStats`), both typed so readers ask for them one way; in JSON they keep the layout they have always had.
 
-`NeuronGraph.to_json()` / `from_json()` round-trip exactly; `FORMAT_VERSION` changes when the layout does.
+Fitting also records what a graph is seen to do on text it was not built from (format version 2):
+
+- per root, its `RootEvidence`: at how many positions of the neuron's held-out windows and of its scoring random
+  windows the graph predicted firing on that token (`predictions`), and at how many of those the neuron really
+  fired (`hits`); JSON `"evidence": {"test": [hits, predictions], "random": [hits, predictions]}` on the root;
+- `activation_sample`: the neuron's real activations, as fractions of a_max, on the first tokens of the random-window
+  sample every neuron of a run shares (`n2g.graphs.activation_sample`), so that two neurons can be compared by how
+  they co-activate.
+
+`NeuronGraph.to_json()` / `from_json()` round-trip exactly; `FORMAT_VERSION` changes when the layout does. Version 2
+only adds those two (optional) fields: version 1 graphs are read as they are, a graph without either is written
+exactly as version 1 was (`layout_version`), and any other version is refused in one line.
 """
 
 from __future__ import annotations
@@ -28,7 +41,8 @@ from n2g.graphs.scoring import GraphScores
 from n2g.model.token_keys import TokenMatching
 
 FORMAT = "n2g-graph"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: per-root evidence and the activation sample
+READABLE_VERSIONS = (1, 2)
 TOKEN, GAP = "token", "gap"
 NodeValues = Literal["aggregate", "first"]  # ours; the paper's first-insertion-wins
 PredictionRule = Literal["best", "longest"]  # ours: the largest end of any complete match; the paper's: the longest
@@ -36,6 +50,46 @@ GraphStatus = Literal["fitted", "dead", "failed"]  # dead: never fired in the co
 NODE_VALUES: tuple[NodeValues, ...] = get_args(NodeValues)
 PREDICTION_RULES: tuple[PredictionRule, ...] = get_args(PredictionRule)
 GRAPH_STATUSES: tuple[GraphStatus, ...] = get_args(GraphStatus)
+
+
+@dataclass(frozen=True)
+class RootEvidence:
+    """How one activating token did where its graph predicted firing, counted at fit time on text the graph was not
+    built from: the neuron's held-out windows (`test`) and the scoring half of the random windows (`random`).
+    `predictions`: positions of this token where the graph predicted firing; `hits`: those where the neuron fired."""
+
+    test_hits: int = 0
+    test_predictions: int = 0
+    random_hits: int = 0
+    random_predictions: int = 0
+
+    @property
+    def hits(self) -> int:
+        return self.test_hits + self.random_hits
+
+    @property
+    def predictions(self) -> int:
+        return self.test_predictions + self.random_predictions
+
+    @property
+    def precision(self) -> float | None:
+        """Hits per prediction over both text sets; None where the graph never predicted this token to fire."""
+        return self.hits / self.predictions if self.predictions else None
+
+    def to_dict(self) -> dict[str, list[int]]:
+        return {"test": [self.test_hits, self.test_predictions], "random": [self.random_hits, self.random_predictions]}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> RootEvidence:
+        try:
+            (test_hits, test_predictions), (random_hits, random_predictions) = data["test"], data["random"]
+            values = (test_hits, test_predictions, random_hits, random_predictions)
+        except (KeyError, TypeError, ValueError) as err:
+            raise N2GError(f"unknown root evidence shape {data!r}") from err
+        if (any(type(v) is not int or v < 0 for v in values) or test_hits > test_predictions
+                or random_hits > random_predictions):
+            raise N2GError(f"unknown root evidence shape {data!r}: counts, with hits <= predictions")
+        return cls(*values)
 
 
 @dataclass
@@ -52,6 +106,8 @@ class TrieNode:
     end_activation: float | None = None
     end_count: int = 0
     children: list[TrieNode] = field(default_factory=list)
+    evidence: RootEvidence | None = None  # roots only, from fitting (None: not measured, as in version 1 graphs)
+    swept: bool = False  # a root the pivot sweep added (`n2g.fit.pivot_sweep`); JSON `"swept": true`, else absent
 
     @property
     def importance(self) -> float:
@@ -93,6 +149,39 @@ class TrieNode:
         for child in self.children:
             yield from child.walk(depth + 1)
 
+    def patterns(self) -> list[tuple[float, list[str | None]]]:
+        """Every complete pattern below this node (a root): (end activation, the keys of the context steps nearest
+        first, None for a gap), strongest first (ties: trie order). What matching can use of the trie, exactly:
+        `from_patterns` rebuilds a trie that predicts the same everywhere."""
+        found: list[tuple[float, list[str | None]]] = []
+
+        def visit(node: TrieNode, path: list[str | None]) -> None:
+            if node.end_activation is not None:
+                found.append((float(node.end_activation), list(path)))
+            for child in node.children:
+                visit(child, [*path, None if child.kind == GAP else child.key])
+
+        visit(self, [])
+        return sorted(found, key=lambda item: -item[0])
+
+    @classmethod
+    def from_patterns(cls, key: str, patterns: Sequence[tuple[float, Sequence[str | None]]]) -> TrieNode:
+        """A root for `key` holding just these patterns (`patterns()`): the nodes matching needs, with their ends
+        (node counts and importances are not kept)."""
+        root = cls(kind=TOKEN, key=key, token=key)
+        made: dict[tuple[int, str | None], TrieNode] = {}  # (parent, step) -> child: no scan of long child lists
+        for end, steps in patterns:
+            node = root
+            for step in steps:
+                child = made.get((id(node), step))
+                if child is None:
+                    child = cls(kind=GAP) if step is None else cls(kind=TOKEN, key=step, token=step)
+                    node.children.append(child)
+                    made[(id(node), step)] = child
+                node = child
+            node.end_activation = end if node.end_activation is None else max(node.end_activation, end)
+        return root
+
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"kind": self.kind, "count": self.count,
                                 "max_activation": round(self.max_activation, 6),
@@ -101,6 +190,10 @@ class TrieNode:
             data.update(key=self.key, token=self.token)
         if self.end_activation is not None:
             data.update(end_activation=round(self.end_activation, 6), end_count=self.end_count)
+        if self.swept:
+            data["swept"] = True
+        if self.evidence is not None:
+            data["evidence"] = self.evidence.to_dict()
         if self.children:
             data["children"] = [child.to_dict() for child in self.children]
         return data
@@ -112,7 +205,9 @@ class TrieNode:
                    max_activation=float(data["max_activation"]),
                    importance_sum=float(data["importance"]) * count,
                    end_activation=data.get("end_activation"), end_count=int(data.get("end_count", 0)),
-                   children=[cls.from_dict(child) for child in data.get("children", [])])
+                   children=[cls.from_dict(child) for child in data.get("children", [])],
+                   swept=data.get("swept") is True,
+                   evidence=None if data.get("evidence") is None else RootEvidence.from_dict(data["evidence"]))
 
 
 @dataclass(frozen=True)
@@ -189,6 +284,8 @@ class NeuronGraph:
     roots: list[TrieNode] = field(default_factory=list)
     scores: GraphScores | None = None  # None until scored (dead neurons never are); JSON {}
     stats: GraphStats = field(default_factory=GraphStats)
+    # Real activations / a_max on the shared random-window sample's first tokens (`n2g.graphs.activation_sample`)
+    activation_sample: str | None = None
     # The text `from_json` read, so that storing a graph read from a file need not serialise it again.
     source_json: str | None = field(default=None, compare=False, repr=False)
 
@@ -239,14 +336,23 @@ class NeuronGraph:
                 seen.setdefault(node.key)
         return list(seen)
 
+    def layout_version(self) -> int:
+        """The oldest format version that holds this graph: 2 with evidence or an activation sample, else 1 (so a
+        graph without them is written exactly as version 1 wrote it)."""
+        measured = self.activation_sample is not None or any(root.evidence is not None for root in self.roots)
+        return FORMAT_VERSION if measured else 1
+
     def to_dict(self) -> dict[str, Any]:
-        return {"format": FORMAT, "version": FORMAT_VERSION, "model": self.model, "layer": self.layer,
+        data = {"format": FORMAT, "version": self.layout_version(), "model": self.model, "layer": self.layer,
                 "neuron": self.neuron, "a_max": self.a_max, "token_matching": self.token_matching,
                 "activation_threshold": self.activation_threshold,
                 "importance_threshold": self.importance_threshold, "node_values": self.node_values,
                 "prediction": self.prediction, "status": self.status, "reason": self.reason,
-                "scores": {} if self.scores is None else self.scores.to_dict(), "stats": self.stats.to_dict(),
-                "roots": [root.to_dict() for root in self.roots]}
+                "scores": {} if self.scores is None else self.scores.to_dict(), "stats": self.stats.to_dict()}
+        if self.activation_sample is not None:
+            data["activation_sample"] = self.activation_sample
+        data["roots"] = [root.to_dict() for root in self.roots]
+        return data
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False)
@@ -266,9 +372,10 @@ class NeuronGraph:
     def from_dict(cls, data: dict[str, Any]) -> NeuronGraph:
         if data.get("format") != FORMAT:
             raise N2GError("not an n2g graph (no \"format\": \"n2g-graph\")")
-        if data.get("version") != FORMAT_VERSION:
-            raise N2GError(f"graph format version {data.get('version')} is not supported "
-                           f"(this n2g reads version {FORMAT_VERSION})")
+        version = data.get("version")
+        if type(version) is not int or version not in READABLE_VERSIONS:
+            raise N2GError(f"graph format version {version!r} is not supported (this n2g reads versions "
+                           f"{', '.join(map(str, READABLE_VERSIONS))}): fit the graph again with this n2g")
         layer, neuron = int(data["layer"]), int(data["neuron"])
         try:
             raw_scores = data.get("scores") or None  # {}: never scored
@@ -282,6 +389,7 @@ class NeuronGraph:
                    importance_threshold=float(data["importance_threshold"]),
                    node_values=data.get("node_values", "aggregate"), prediction=data.get("prediction", "best"),
                    status=data["status"], reason=data.get("reason"), scores=scores, stats=stats,
+                   activation_sample=data.get("activation_sample"),
                    roots=[TrieNode.from_dict(root) for root in data.get("roots", [])])
 
     @classmethod

@@ -135,6 +135,23 @@ class LayerProbe:
                 out[r] = part
         return out
 
+    def text_acts(self, neurons: Sequence[int], tokens: Sequence[int], stage: str = "text") -> np.ndarray:
+        """[len(neurons), len(tokens)] float32 activations on a text of any length: cut into windows of at most
+        `TEXT_WINDOW` tokens, each after the first re-reading `TEXT_CONTEXT` tokens before the positions it reports
+        (memory stays bounded, and no position runs past the model's context). Exact for a text within one
+        window; beyond, each position sees at least `TEXT_CONTEXT` tokens before it, as in mining's windows."""
+        out = np.zeros((len(neurons), len(tokens)), np.float32)
+        spans = text_windows(len(tokens), self.text_window(), TEXT_CONTEXT)
+        rows = [(n, list(tokens[start:end])) for n in neurons for start, _, end in spans]
+        values = self.neuron_acts(rows, stage)
+        for i, (start, first, end) in enumerate(spans * len(neurons)):
+            out[i // len(spans), first:end] = values[i][first - start:]
+        return out
+
+    def text_window(self) -> int:
+        n_ctx = int(getattr(self.model.bridge.cfg, "n_ctx", 0) or 0)
+        return min(TEXT_WINDOW, n_ctx - self.offset) if n_ctx else TEXT_WINDOW
+
     def all_neurons(self, tokens: torch.Tensor, lengths: torch.Tensor, neurons: Sequence[int],
                     stage: str = "truth") -> torch.Tensor:
         """[rows, width, len(neurons)] float32 activations of the given neurons of this layer for padded windows
@@ -240,6 +257,25 @@ class LayerProbe:
                 proposal_lp = torch.cat([torch.full_like(proposal_lp[:, :1], float("-inf")), proposal_lp], 1)
         return (gather.split(captured[0].float().cpu().numpy()), token_lp.cpu().numpy(), proposals.cpu().numpy(),
                 proposal_lp.cpu().numpy())
+
+
+TEXT_WINDOW = 1024  # tokens per window of a long text (attention memory grows with its square)
+TEXT_CONTEXT = 128  # tokens re-read before each later window's first reported position
+
+
+def text_windows(length: int, window: int, context: int) -> list[tuple[int, int, int]]:
+    """(start, first reported, end) spans covering positions 0..length-1 once each: windows of at most `window`
+    tokens, each after the first starting `context` tokens before its first reported position."""
+    if length <= window:
+        return [(0, 0, length)] if length else []
+    context = min(context, window // 2)  # every window reports at least half its tokens
+    spans, first = [], 0
+    while first < length:
+        start = max(0, first - context)
+        end = min(length, start + window)
+        spans.append((start, first, end))
+        first = end
+    return spans
 
 
 def _selector(index: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:

@@ -42,6 +42,10 @@ class Vocabulary:
         self._tokenizer = tokenizer
         self._text = lru_cache(maxsize=None)(self._decode)
 
+    @property
+    def tokenizer(self) -> Any:
+        return self._tokenizer
+
     def _decode(self, token_id: int) -> str:
         return self._tokenizer.decode([token_id], skip_special_tokens=False, clean_up_tokenization_spaces=False)
 

@@ -214,7 +214,8 @@ def _controls_html() -> str:
             "a value go last; the URL keeps the order, e.g. <code>#sort=f1-desc</code>)</span></div>")
 
 
-def _legend_html() -> str:
+def legend_html() -> str:
+    """What the shading of a window means (token background: activation; the bar under it: prediction)."""
     return ('<p class="legend">Token background: the neuron\'s real activation as a fraction of a_max '
             f'(<span class="tok" style="background:{activation_colour(0.0)}">0</span> '
             f'<span class="tok" style="background:{activation_colour(0.5)}">0.5</span> '
@@ -325,7 +326,7 @@ def page_html(neurons: Sequence[GalleryNeuron], title: str, svg: bool = True) ->
     name = html.escape(title)
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{name}</title>'
-            f"<style>{CSS}</style></head><body><h1>{name}</h1>{_summary_html(neurons)}{_legend_html()}"
+            f"<style>{CSS}</style></head><body><h1>{name}</h1>{_summary_html(neurons)}{legend_html()}"
             f'{_controls_html()}<main id="neurons" data-default="{DEFAULT_SORT}">\n{cards}\n</main>'
             f"<script>{JS}</script></body></html>\n")
 

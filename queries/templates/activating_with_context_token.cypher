@@ -11,7 +11,9 @@
 // param layers: LIST<INT>  the layers, when any_layer is false
 // param min_f1: FLOAT  lowest held-out F1 (-1: no limit; a neuron without F1 counts as -1)
 // param limit: INT  rows to return
-// note: returns the ranked neuron ids with what matched; `neuron_rows` then fetches the columns of those rows only.
+// note: returns the ranked neuron ids with what matched (per matched text, aligned: its root GraphNode id and its
+// note: evidence, -1 predictions where none was measured); `neuron_rows` then fetches the columns of those rows only.
+// note: ranked by evidence, add-one smoothed ((1 + hits) / (2 + predictions)), then held-out F1.
 // note: the context side goes first: on LadybugDB that measured twice as fast as expanding each activating neuron's
 // note: whole context.
 MATCH (ck:TokenKey {key: $context_key})<-[:KEYED_AS]-(u:Token)<-[c:HAS_CONTEXT]-(n:Neuron)
@@ -19,8 +21,12 @@ WHERE NOT $exact OR u.text = $context_text
 WITH n, collect(DISTINCT u.text) AS context_matched
 MATCH (n)-[a:ACTIVATES_ON]->(t:Token)-[:KEYED_AS]->(k:TokenKey {key: $key})
 WHERE (NOT $exact OR t.text = $text) AND ($any_model OR n.model = $model) AND ($any_layer OR n.layer IN $layers) AND coalesce(n.f1, -1.0) >= $min_f1
-WITH n.id AS id, n.f1 AS f1, collect(DISTINCT t.text) AS matched, max(a.max_activation) AS activation,
+WITH n.id AS id, n.f1 AS f1, collect(t.text) AS matched, collect(a.root) AS roots,
+     collect(coalesce(a.test_hits, 0) + coalesce(a.random_hits, 0)) AS token_hits,
+     collect(CASE WHEN a.test_predictions IS NULL THEN -1 ELSE a.test_predictions + coalesce(a.random_predictions, 0) END) AS token_predictions, max(a.max_activation) AS activation,
+     sum(coalesce(a.test_hits, 0) + coalesce(a.random_hits, 0)) AS hits, sum(coalesce(a.test_predictions, 0) + coalesce(a.random_predictions, 0)) AS predictions,
      context_matched
-RETURN id, matched, activation, context_matched
-ORDER BY coalesce(f1, -1.0) DESC, id
+WITH id, f1, matched, roots, token_hits, token_predictions, activation, hits, predictions, context_matched, (1.0 + hits) / (2.0 + predictions) AS support
+RETURN id, matched, roots, token_hits, token_predictions, activation, hits, predictions, context_matched
+ORDER BY support DESC, coalesce(f1, -1.0) DESC, id
 LIMIT $limit

@@ -2,6 +2,8 @@
 // description: Neuron pairs whose activating and context token sets overlap by >= min_overlap of the larger set; candidates share a MinHash band and have set sizes that allow it, exact overlap confirms.
 // note: LadybugDB variant: its planner expands the shared-token joins through every neuron of a common token, so
 // note: the exact overlap is counted on the stored token lists with list_filter (no list comprehensions in its dialect).
+// note: An empty context list is counted as sharing nothing explicitly: LadybugDB 0.22's list_filter gave 1 for it
+// note: when other pairs of the same batch had context.
 // param min_overlap: FLOAT  shared / size of the larger set, on both the activating and the context sets
 // param cross_layer: BOOL  true: only pairs from different layers
 // param any_model: BOOL  true: every model
@@ -10,6 +12,9 @@
 // param layers: LIST<INT>  the layers, when any_layer is false
 // param min_f1: FLOAT  lowest held-out F1 (-1: no limit; a neuron without F1 counts as -1)
 // param limit: INT  rows to return
+// note: context_overlap is null when neither graph has context (nothing to compare: such a pair matches on its
+// note: activating tokens alone and ranks below pairs whose contexts agree); `queries.search` then confirms each pair
+// note: by the correlation of the two neurons' activation samples.
 MATCH (a:Neuron)-[:IN_BAND]->(:Band)<-[:IN_BAND]-(b:Neuron)
 WHERE a.id < b.id AND (NOT $cross_layer OR a.layer <> b.layer)
   AND a.n_activating >= $min_overlap * b.n_activating AND b.n_activating >= $min_overlap * a.n_activating
@@ -18,17 +23,18 @@ WHERE a.id < b.id AND (NOT $cross_layer OR a.layer <> b.layer)
   AND ($any_model OR b.model = $model) AND ($any_layer OR b.layer IN $layers) AND coalesce(b.f1, -1.0) >= $min_f1
 WITH DISTINCT a, b
 WITH a, b, size(list_filter(a.activating_tokens, x -> list_contains(b.activating_tokens, x))) AS shared_activating,
-     size(list_filter(a.context_tokens, x -> list_contains(b.context_tokens, x))) AS shared_context
+     CASE WHEN a.n_context = 0 OR b.n_context = 0 THEN 0
+          ELSE size(list_filter(a.context_tokens, x -> list_contains(b.context_tokens, x))) END AS shared_context
 WITH a, b, shared_activating, shared_context,
      1.0 * shared_activating / CASE WHEN a.n_activating > b.n_activating THEN a.n_activating ELSE b.n_activating END
        AS activating_overlap,
-     CASE WHEN a.n_context = 0 AND b.n_context = 0 THEN 1.0
+     CASE WHEN a.n_context = 0 AND b.n_context = 0 THEN NULL
           ELSE 1.0 * shared_context / CASE WHEN a.n_context > b.n_context THEN a.n_context ELSE b.n_context END
      END AS context_overlap
-WHERE activating_overlap >= $min_overlap AND context_overlap >= $min_overlap
+WHERE activating_overlap >= $min_overlap AND (context_overlap IS NULL OR context_overlap >= $min_overlap)
 RETURN a.id AS id, a.layer AS layer, a.neuron AS neuron, b.id AS other_id, b.layer AS other_layer,
        b.neuron AS other_neuron, activating_overlap, context_overlap, a.signature = b.signature AS exact,
        shared_activating, shared_context, a.activating_tokens AS activating_tokens,
        b.activating_tokens AS other_activating_tokens, a.f1 AS f1, b.f1 AS other_f1
-ORDER BY activating_overlap + context_overlap DESC, a.id, b.id
+ORDER BY activating_overlap + coalesce(context_overlap, 0.0) DESC, a.id, b.id
 LIMIT $limit

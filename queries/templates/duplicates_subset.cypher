@@ -8,6 +8,8 @@
 // param layers: LIST<INT>  the layers, when any_layer is false
 // param min_f1: FLOAT  lowest held-out F1 (-1: no limit; a neuron without F1 counts as -1)
 // param limit: INT  rows to return
+// note: context_overlap is null when the smaller graph has no context (nothing to compare); `queries.search` then
+// note: confirms each pair by the correlation of the two neurons' activation samples.
 // note: the prefix tokens are found first, then their other neurons; candidates travel as plain values (not
 // note: whole neurons) until distinct, as a whole-store sweep passes millions through common tokens. Filters read
 // note: those values, not the pattern's nodes:
@@ -29,11 +31,11 @@ OPTIONAL MATCH (a)-[:HAS_CONTEXT]->(u:Token)<-[:HAS_CONTEXT]-(b)
 WITH a, b, shared_activating, count(u) AS shared_context
 WITH a, b, shared_activating, shared_context,
      1.0 * shared_activating / a.n_activating AS activating_overlap,
-     CASE WHEN a.n_context = 0 THEN 1.0 ELSE 1.0 * shared_context / a.n_context END AS context_overlap
-WHERE activating_overlap >= $min_overlap AND context_overlap >= $min_overlap
+     CASE WHEN a.n_context = 0 THEN NULL ELSE 1.0 * shared_context / a.n_context END AS context_overlap
+WHERE activating_overlap >= $min_overlap AND (context_overlap IS NULL OR context_overlap >= $min_overlap)
 RETURN a.id AS id, a.layer AS layer, a.neuron AS neuron, b.id AS other_id, b.layer AS other_layer,
        b.neuron AS other_neuron, activating_overlap, context_overlap, a.signature = b.signature AS exact,
        shared_activating, shared_context, a.activating_tokens AS activating_tokens,
        b.activating_tokens AS other_activating_tokens, a.f1 AS f1, b.f1 AS other_f1
-ORDER BY activating_overlap + context_overlap DESC, a.id, b.id
+ORDER BY activating_overlap + coalesce(context_overlap, 0.0) DESC, a.id, b.id
 LIMIT $limit

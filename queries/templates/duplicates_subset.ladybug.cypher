@@ -8,12 +8,15 @@
 // param layers: LIST<INT>  the layers, when any_layer is false
 // param min_f1: FLOAT  lowest held-out F1 (-1: no limit; a neuron without F1 counts as -1)
 // param limit: INT  rows to return
+// note: context_overlap is null when the smaller graph has no context (nothing to compare); `queries.search` then
+// note: confirms each pair by the correlation of the two neurons' activation samples.
 // note: LadybugDB variant. The prefix tokens are found first, then their other neurons; candidates travel as values
 // note: (b's token lists among them) and each smaller neuron a is matched by key once: a whole-store sweep passes
 // note: millions of candidates through common tokens, and matching both ends again or joining shared tokens per pair
 // note: exhausted LadybugDB's buffer pool. Exact overlap is counted on the stored token lists with list_filter (its
 // note: dialect has no list comprehensions). Filters read carried values: LadybugDB 0.22 misread a's properties when
-// note: they were pushed into a pattern together with the rank predicate.
+// note: they were pushed into a pattern together with the rank predicate. An empty context list is counted as sharing
+// note: nothing explicitly: LadybugDB 0.22's list_filter gave 1 for it when other pairs of the batch had context.
 MATCH (a:Neuron)-[r:ACTIVATES_ON]->(t:Token)
 WHERE r.rank < a.n_activating - ceil($min_overlap * a.n_activating - 0.000001) + 1
 WITH a.id AS aid, a.n_activating AS na, a.layer AS la, a.model AS ma, coalesce(a.f1, -1.0) AS fa, t
@@ -28,14 +31,15 @@ WITH aid, bid, lb, other_neuron, sb, other_f1, tb, cb, count(*) AS prefix_hits
 MATCH (a:Neuron {id: aid})
 WITH a, bid, lb, other_neuron, sb, other_f1, tb,
      size(list_filter(a.activating_tokens, x -> list_contains(tb, x))) AS shared_activating,
-     size(list_filter(a.context_tokens, x -> list_contains(cb, x))) AS shared_context
+     CASE WHEN a.n_context = 0 OR size(cb) = 0 THEN 0
+          ELSE size(list_filter(a.context_tokens, x -> list_contains(cb, x))) END AS shared_context
 WITH a, bid, lb, other_neuron, sb, other_f1, tb, shared_activating, shared_context,
      1.0 * shared_activating / a.n_activating AS activating_overlap,
-     CASE WHEN a.n_context = 0 THEN 1.0 ELSE 1.0 * shared_context / a.n_context END AS context_overlap
-WHERE activating_overlap >= $min_overlap AND context_overlap >= $min_overlap
+     CASE WHEN a.n_context = 0 THEN NULL ELSE 1.0 * shared_context / a.n_context END AS context_overlap
+WHERE activating_overlap >= $min_overlap AND (context_overlap IS NULL OR context_overlap >= $min_overlap)
 RETURN a.id AS id, a.layer AS layer, a.neuron AS neuron, bid AS other_id, lb AS other_layer,
        other_neuron, activating_overlap, context_overlap, a.signature = sb AS exact,
        shared_activating, shared_context, a.activating_tokens AS activating_tokens,
        tb AS other_activating_tokens, a.f1 AS f1, other_f1
-ORDER BY activating_overlap + context_overlap DESC, id, other_id
+ORDER BY activating_overlap + coalesce(context_overlap, 0.0) DESC, id, other_id
 LIMIT $limit

@@ -95,3 +95,17 @@ def test_directory_and_manifest(tmp_path: Path) -> None:
         read_manifest(out)
     with pytest.raises(N2GError, match="is a file"):
         prepare_directory(out / "manifest.json")
+
+
+def test_directory_lock_refuses_a_second_holder_with_its_pid(tmp_path) -> None:
+    """flock locks belong to an open file, so a second open in the same process is refused like another process."""
+    import os
+
+    from n2g.files import directory_lock
+
+    with directory_lock(tmp_path / "work", "n2g ingest"):
+        with pytest.raises(N2GError, match=f"work is in use by process {os.getpid()} \\(n2g ingest\\)"):
+            with directory_lock(tmp_path / "work", "n2g ingest"):
+                pass
+    with directory_lock(tmp_path / "work", "n2g ingest"):  # released: taken again
+        pass

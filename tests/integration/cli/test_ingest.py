@@ -160,3 +160,32 @@ def test_bad_input_is_one_line_and_loses_nothing(clean_run: Path, tiny_model_dir
     (broken / "exemplars" / "manifest.json").write_text("[]")
     _one_line_failure(fresh_db, "exemplars", capsys)
     assert store_snapshot(db) == before
+
+
+def test_a_second_ingest_into_a_work_dir_in_use_is_refused_with_the_holders_pid(
+        clean_run: Path, tiny_model_dir: Path, small_corpus_dir: Path, tmp_path: Path, capsys) -> None:
+    """Two ingests sharing --work-dir used to collide mid-run; the second is now refused before it touches a file,
+    and the first finishes as if alone."""
+    for attempt in range(3):  # the tiny run is short: if it ends before the second starts, run both again
+        root = tmp_path / f"try{attempt}"
+        lock = root / "work" / ".n2g.lock"
+        first = subprocess.Popen([str(BIN / "n2g"), *ingest_args(tiny_model_dir, small_corpus_dir, root,
+                                                                   "--load-batch", "1")],
+                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        deadline = time.monotonic() + 120
+        while first.poll() is None and not (lock.exists() and lock.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        second = ingest_args(tiny_model_dir, small_corpus_dir, root)
+        second[second.index("--db") + 1] = str(root / "other.lbdb")
+        status = main(second)
+        still_running = first.poll() is None
+        out, _ = first.communicate(timeout=300)
+        if status != 0 or not still_running:
+            break
+    assert still_running, "the first ingest ended before the second started, three times"
+    err = capsys.readouterr().err.strip()
+    assert status == 2 and len(err.splitlines()) == 1, err
+    assert f"in use by process {first.pid} (n2g ingest)" in err
+    assert not (root / "other.lbdb").exists()  # refused before it created anything
+    assert first.returncode == 0 and "coverage: 24 of 24" in out
+    assert store_snapshot(root / "n2g.lbdb") == store_snapshot(clean_run / "n2g.lbdb")

@@ -194,3 +194,16 @@ def test_sample_of_a_real_window_stream(tiny_model_dir: Path) -> None:
     for window_id, tokens, doc, start in small.windows():
         assert (tokens, doc, start) == (by_id[window_id].tokens, by_id[window_id].doc_index,
                                         by_id[window_id].start)
+
+
+@pytest.mark.parametrize("size", [0, 7, 40, 400])
+def test_merged_parts_equal_one_sweep(size: int) -> None:
+    """Samples kept over consecutive parts of the windows, merged in any order, are the one sweep's sample."""
+    windows = _windows(300)
+    straight = _sample(windows, size=size, seed=5).windows()
+    parts = [windows[:64], windows[64:200], windows[200:]]
+    for order in ([0, 1, 2], [2, 0, 1]):
+        total = WindowSample(size, 5)
+        for i in order:
+            total.merge(_sample(parts[i], size=size, seed=5).state())
+        assert total.windows() == straight

@@ -127,3 +127,57 @@ def test_context_hash_equal_exactly_when_contexts_equal() -> None:
         assert (shorter[a] == shorter[b]) == same_suffix
     # positions before the window start hash differently from any real token
     assert context_hashes(torch.tensor([[0, 0]]), 2)[0, 0] != context_hashes(torch.tensor([[0, 0]]), 2)[0, 1]
+
+
+def merged(parts: list[list[tuple[torch.Tensor, BatchContext]]], sparse: bool, order: list[int]) -> RunningTopK:
+    """Each part swept by a top-k of its own, then merged into an empty one in `order`."""
+    total = RunningTopK(K, NEURONS, WIDTH, torch.device("cpu"))
+    for i in order:
+        total.merge(run(parts[i], sparse).ranked())
+    return total
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("sparse", [True, False])
+def test_merged_parts_equal_one_sweep_exactly(seed: int, sparse: bool) -> None:
+    """Cut the batches into parts at random places; merging the parts' top-k in any order, or as a tree, gives
+    exactly the one sweep's ranking, rows and all (ties and duplicate contexts are frequent here)."""
+    batches = synthetic_batches(seed, n_batches=24)
+    gen = torch.Generator().manual_seed(100 + seed)
+    cuts = sorted(set(torch.randint(1, len(batches), (4,), generator=gen).tolist()))
+    bounds = [0, *cuts, len(batches)]
+    parts = [batches[a:b] for a, b in zip(bounds, bounds[1:])]
+    straight = run(batches, sparse).ranked()
+    orders = [list(range(len(parts))), list(reversed(range(len(parts)))),
+              torch.randperm(len(parts), generator=gen).tolist()]
+    for order in orders:
+        result = merged(parts, sparse, order).ranked()
+        for name in straight:
+            assert torch.equal(result[name], straight[name]), (order, name)
+    # a tree: (first half merged) merged with (second half merged)
+    half = len(parts) // 2
+    left, right = merged(parts[:half], sparse, list(range(half))), merged(parts[half:], sparse,
+                                                                          list(range(len(parts) - half)))
+    left.merge(right.ranked())
+    for name, tensor in left.ranked().items():
+        assert torch.equal(tensor, straight[name]), name
+
+
+def test_merge_then_continue_equals_one_sweep() -> None:
+    """A merged top-k (as a chunked run's checkpoint holds it) keeps sweeping exactly like the one sweep."""
+    batches = synthetic_batches(seed=9, n_batches=20)
+    topk = merged([batches[:5], batches[5:11]], True, [0, 1])
+    for acts, context in batches[11:]:
+        topk.update(acts, context)
+    straight = run(batches, sparse=True).ranked()
+    for name, tensor in topk.ranked().items():
+        assert torch.equal(tensor, straight[name]), name
+
+
+def test_merging_an_empty_part_changes_nothing() -> None:
+    batches = synthetic_batches(seed=2, n_batches=6)
+    topk = run(batches, sparse=True)
+    before = topk.ranked()
+    topk.merge(RunningTopK(K, NEURONS, WIDTH, torch.device("cpu")).ranked())
+    for name, tensor in topk.ranked().items():
+        assert torch.equal(tensor, before[name]), name

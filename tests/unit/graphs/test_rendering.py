@@ -145,7 +145,7 @@ def test_dot_is_left_to_right_and_escapes_labels() -> None:
     strings = dot_strings(dot)
     expected = rendering.visible_text(HOSTILE).replace("\\", "\\\\").replace('"', '\\"')
     assert expected in strings
-    assert 'm\\"odel\\\\ layer 3 neuron 17' in strings
+    assert any(text.startswith('m\\"odel\\\\ layer 3 neuron 17\\n') for text in strings)  # title, then caption
     unquoted = re.sub(r'"(?:[^"\\]|\\.)*"', '""', dot)
     assert unquoted.count("{") == unquoted.count("}")
     assert not re.search(r"[<>|]", unquoted.replace("->", ""))
@@ -207,3 +207,126 @@ def test_json_dot_formats_and_write(graph: NeuronGraph, tmp_path) -> None:
     assert path.read_bytes().startswith(b"\x89PNG")
     with pytest.raises(N2GError, match="unknown graph format"):
         rendering.render(graph, "pdf")
+
+
+# --- a picture a person can read ---------------------------------------------------------------------------------
+
+WORDS = [f" w{i}" for i in range(60)]
+
+
+def big_graph(roots: int = 60, swept_from: int = 12, depth: int = 3) -> NeuronGraph:
+    """A graph like a fitted one with the pivot sweep on: a dozen roots from top windows, the rest swept, all
+    sharing a few context tokens (the fan of edges a real 60-node graph had)."""
+    graph = make_graph(scores=uniform_scores(0.61))
+    context = [" from", " os", "\n", " import", " the", "."]
+    for i, word in enumerate(WORDS[:roots]):
+        steps = [tok(context[(i + d) % len(context)]) for d in range(i % (depth + 1))]
+        graph.insert(word.strip(), word, 0.5 + (i % 7) / 14, 1.0, steps)
+        if i >= swept_from:
+            graph.find_root(word.strip()).swept = True
+    return graph
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    assert data.startswith(b"\x89PNG")
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def svg_size(svg: str) -> tuple[float, float]:
+    match = re.search(r'<svg [^>]*width="([\d.]+)" height="([\d.]+)"', svg)
+    assert match
+    return float(match[1]), float(match[2])
+
+
+def node_group(svg: str, node_id: str) -> str:
+    match = re.search(rf'<g id="{node_id}"[^>]*>.*?</g>', svg)
+    assert match, node_id
+    return match[0]
+
+
+def test_svg_is_well_formed_xml_with_a_legend(graph: NeuronGraph) -> None:
+    import xml.etree.ElementTree as ElementTree
+
+    for drawn in (graph, hostile_graph(), big_graph(), make_graph(status="dead", reason='<never> & "fired"')):
+        svg = rendering.render(drawn, "svg").decode()
+        ElementTree.fromstring(svg.split("?>", 1)[1])  # parses: every label and tooltip escaped
+    svg = rendering.render(graph, "svg").decode()
+    for text in rendering.LEGEND.values():
+        if text not in (rendering.LEGEND["swept"], rendering.LEGEND["more"]):
+            assert text in svg, text
+    assert rendering.LEGEND["swept"] not in svg and rendering.LEGEND["more"] not in svg  # only when present
+    assert "3 activating tokens, 2 context tokens" in svg  # the caption counts what the graph has
+
+
+def test_activating_tokens_show_their_activation(graph: NeuronGraph) -> None:
+    nodes = by_label(rendering.simplified(graph)[0])
+    svg = rendering.render(graph, "svg").decode()
+    assert ">1.00</text>" in node_group(svg, nodes["␣cat"].id)  # max activation of ␣cat, as a fraction of a_max
+    assert ">0.20</text>" in node_group(svg, nodes["␣dog"].id)
+    assert not re.search(r">\d\.\d\d</text>", node_group(svg, nodes["␣the"].id))  # context: shade only
+    assert "<title>' the': context 1 token before, importance 0.60" in node_group(svg, nodes["␣the"].id)
+
+
+def test_swept_roots_are_marked_and_survive_json() -> None:
+    graph = big_graph(roots=4, swept_from=2)
+    nodes = rendering.simplified(graph)[0]
+    assert [node.swept for node in nodes if node.depth == 0] == [False, False, True, True]
+    svg = rendering.render(graph, "svg").decode()
+    swept = next(node for node in nodes if node.swept)
+    assert rendering.SWEPT_COLOUR in node_group(svg, swept.id) and "found by the pivot sweep" in svg
+    assert rendering.SWEPT_COLOUR not in node_group(svg, nodes[0].id)
+    assert "2 found by the pivot sweep" in rendering.caption(rendering.readable(graph))
+    again = NeuronGraph.from_json(graph.to_json())
+    assert [root.swept for root in again.roots] == [False, False, True, True]
+    assert graph.to_json().count('"swept":true') == 2  # written only where true: unmarked graphs' JSON is unchanged
+    assert '"swept"' not in make_graph(roots=[]).to_json()
+
+
+def test_an_older_graph_without_markers_says_what_the_sweep_added() -> None:
+    from dataclasses import replace
+
+    graph = big_graph(roots=5, swept_from=99)
+    graph.stats = replace(graph.stats, swept=3)
+    drawing = rendering.readable(graph)
+    assert drawing.swept == 0 and drawing.unmarked_swept == 3
+    assert "the pivot sweep added 3 (unmarked" in rendering.caption(drawing)
+
+
+def test_a_large_graph_is_collapsed_to_what_can_be_read() -> None:
+    graph = big_graph()
+    full, _ = rendering.simplified(graph)
+    assert len(full) > 60
+    drawing = rendering.readable(graph)
+    columns: dict[int, list[rendering.DrawNode]] = {}
+    for node in drawing.nodes:
+        columns.setdefault(node.depth, []).append(node)
+    assert all(len(column) <= rendering.MAX_ROWS for column in columns.values())
+    roots = columns[0]
+    assert sum(node.swept for node in roots) <= rendering.MAX_SWEPT
+    more = [node for node in roots if node.more]
+    assert len(more) == 1 and roots[-1] is more[0]  # one "+N more" box, last in its column
+    shown = [node for node in roots if not node.more]
+    assert more[0].more == 60 - len(shown) and more[0].label.startswith(f"+{more[0].more} more (")
+    assert all(not node.swept for node in shown[:12])  # the top windows' tokens come before the sweep's
+    assert drawing.activating == 60 and drawing.swept == 48
+    ids = {node.id for node in drawing.nodes}
+    assert all(edge.source in ids and edge.target in ids for edge in drawing.edges)
+    svg = rendering.render(graph, "svg").decode()
+    assert "+N" in svg and rendering.LEGEND["more"] in svg and "not drawn:" in svg  # the box's tooltip lists them
+
+
+def test_the_picture_stays_within_a_readable_size_and_shape() -> None:
+    deep = make_graph()
+    deep.insert("x", "x", 1.0, 1.0, [tok(f" c{i}") for i in range(20)])  # one long pattern: very wide
+    tall = make_graph()
+    for word in WORDS:
+        tall.insert(word.strip(), word, 0.9, 1.0, [])  # sixty roots, no context: very tall
+    for drawn in (big_graph(), deep, tall, make_graph(status="dead")):
+        width, height = svg_size(rendering.render(drawn, "svg").decode())
+        assert rendering.MIN_ASPECT - 1e-6 <= width / height <= rendering.MAX_ASPECT + 1e-6, (width, height)
+        pixels = png_size(rendering.render(drawn, "png"))
+        assert max(pixels) <= 2200, pixels  # the 60-node graph drew as a 645 x 3993 px column before
+        assert abs(pixels[0] / pixels[1] - width / height) < 0.02
+    columns = {node.depth for node in rendering.readable(deep).nodes}
+    assert max(columns) == rendering.MAX_DEPTH + 1  # the context beyond, as one "+N earlier" box
+    assert "+14 earlier" in rendering.render(deep, "svg").decode()

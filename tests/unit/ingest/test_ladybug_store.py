@@ -198,10 +198,34 @@ def test_missing_and_corrupt_files(tmp_path: Path) -> None:
         open_store(str(tmp_path / "absent.lbdb"), read_only=True)
     corrupt = tmp_path / "corrupt.lbdb"
     corrupt.write_bytes(b"this is not a database" * 1000)
-    with pytest.raises(N2GError, match="cannot open"):
+    with pytest.raises(N2GError, match="corrupt.lbdb is not an n2g store"):
         open_store(str(corrupt))
     with pytest.raises(N2GError, match="is a directory"):
         open_store(str(tmp_path))
+    empty = tmp_path / "empty.lbdb"
+    empty.write_bytes(b"")
+    with pytest.raises(N2GError, match="empty.lbdb is an empty file, not an n2g store"):
+        open_store(str(empty), read_only=True)
+
+
+def test_a_truncated_store_is_called_damaged(tmp_path: Path, source: GraphSource) -> None:
+    db = tmp_path / "n2g.lbdb"
+    load(db, source)
+    with db.open("r+b") as handle:
+        handle.truncate(db.stat().st_size // 3)
+    with pytest.raises(N2GError, match="n2g.lbdb is damaged \\(truncated"):
+        open_store(str(db), read_only=True)
+
+
+def test_a_store_without_n2g_tables_is_not_searched(tmp_path: Path) -> None:
+    import ladybug
+
+    other = tmp_path / "other.lbdb"
+    ladybug.Connection(ladybug.Database(str(other))).execute("CREATE NODE TABLE Foo(id INT64, PRIMARY KEY(id))")
+    from queries.search import NeuronSearch
+
+    with pytest.raises(N2GError, match="other.lbdb is not an n2g store \\(it has no n2g tables"):
+        NeuronSearch(str(other))
 
 
 

@@ -28,6 +28,7 @@ import org.neo4j.kernel.internal.GraphDatabaseAPI;
  *
  * <pre>
  *   NEO4J_PASSWORD=... java -cp 'lib/*:classes' n2g.Neo4jServer --home DIR --port N [--pagecache 256m] [--tx-memory 1g]
+ *       [--watch-pid PID]
  * </pre>
  *
  * Data and Neo4j's own logs live under DIR (DIR/data, DIR/logs). DIR/neo4j.conf, if present, is read first (it is
@@ -36,10 +37,14 @@ import org.neo4j.kernel.internal.GraphDatabaseAPI;
  * Once Bolt answers it prints exactly one line, {@code n2g-neo4j ready bolt://127.0.0.1:PORT}, on stdout.
  * SIGTERM (or SIGINT) shuts the DBMS down cleanly and exits 0. Failures print one line on stderr and exit:
  * 2 bad arguments or password, 3 port taken, 4 wrong password for an existing DIR, 1 anything else.
+ * With --watch-pid the server also stops cleanly (exit 0) when that process ends, however it ends: a test run or
+ * benchmark that is killed leaves no server behind.
  */
 public final class Neo4jServer {
     private static final String USER = "neo4j";
     private static final int MIN_PASSWORD = 8;
+    private static final String USAGE =
+            "usage: --home DIR --port N [--pagecache 256m] [--tx-memory 1g] [--watch-pid PID]";
 
     private Neo4jServer() {}
 
@@ -56,6 +61,7 @@ public final class Neo4jServer {
         int port = -1;
         String pagecache = "256m";
         String txMemory = "1g";
+        long watchPid = -1;
         for (int i = 0; i < args.length; i++) {
             String flag = args[i];
             if (i + 1 >= args.length) {
@@ -73,12 +79,18 @@ public final class Neo4jServer {
                 }
                 case "--pagecache" -> pagecache = value;
                 case "--tx-memory" -> txMemory = value;
-                default -> fail(2, "unknown argument " + flag
-                        + " (usage: --home DIR --port N [--pagecache 256m] [--tx-memory 1g])");
+                case "--watch-pid" -> {
+                    try {
+                        watchPid = Long.parseLong(value);
+                    } catch (NumberFormatException e) {
+                        fail(2, "--watch-pid needs a process id, not " + value);
+                    }
+                }
+                default -> fail(2, "unknown argument " + flag + " (" + USAGE + ")");
             }
         }
         if (home == null || port < 1 || port > 65535) {
-            fail(2, "usage: --home DIR --port N [--pagecache 256m] [--tx-memory 1g]");
+            fail(2, USAGE);
         }
         String password = System.getenv("NEO4J_PASSWORD");
         if (password == null || password.length() < MIN_PASSWORD) {
@@ -113,6 +125,13 @@ public final class Neo4jServer {
             }
         }, "n2g-neo4j-shutdown");
         Runtime.getRuntime().addShutdownHook(hook);
+        if (watchPid > 0) {
+            // The watched process (the test run, the benchmark) is gone: stop as SIGTERM would. A pid that is
+            // already gone stops the server at once.
+            ProcessHandle.of(watchPid).map(ProcessHandle::onExit)
+                    .orElse(java.util.concurrent.CompletableFuture.completedFuture(null))
+                    .thenRun(() -> System.exit(0));
+        }
         // The JVM's own SIGTERM handling runs the hooks but exits 143; a stop asked for is a clean stop: exit 0.
         for (String name : new String[] {"TERM", "INT"}) {
             sun.misc.Signal.handle(new sun.misc.Signal(name), signal -> System.exit(0));
@@ -155,6 +174,7 @@ public final class Neo4jServer {
         forced.put("db.tx_log.preallocate", "false");
         // Netty waits a 5 s quiet period per event loop group (bolt and bolt-local) at shutdown: 10 s per stop.
         // Connections are closed and the databases checkpointed before this point, so nothing is lost.
+        // (An internal setting: 5.26 has it, the 2025/2026 calendar releases do not; skipped where unknown.)
         forced.put("internal.dbms.bolt.netty_server_shutdown_quiet_period", "0");
         setRaw(builder, forced);
         return builder;
@@ -166,6 +186,9 @@ public final class Neo4jServer {
         Map<String, Setting<Object>> declared = Config.defaults().getDeclaredSettings();
         for (Map.Entry<String, String> entry : raw.entrySet()) {
             Setting<Object> setting = declared.get(entry.getKey());
+            if (setting == null && entry.getKey().startsWith("internal.")) {
+                continue; // internal settings are tuning only, and come and go between releases
+            }
             if (setting == null) {
                 throw new IllegalArgumentException("unknown Neo4j setting " + entry.getKey());
             }

@@ -1,15 +1,15 @@
-"""The Neo4j backend: every statement it sends passes Neo4j's own linter (always), and the store tests run
-against a real server where NEO4J_URI is set (for example `docker compose -f docker/docker-compose.yml up neo4j`).
-The server tests need an empty database, because they compare whole-database snapshots."""
+"""The Neo4j backend: every statement it sends passes Neo4j's own linter (always), and the store holds what
+LadybugDB holds, on a real server (tests/neo4j_fixture.py: NEO4J_URI's, or n2g's own local one). Whole-database
+snapshots are compared, so each server test starts from an emptied database."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-from ingest import neo4j_store, store
+from ingest import graph_store as store
+from ingest import neo4j_store
 from ingest.store import open_store, snapshot, snapshot_statements, statement_parameters
 from ingest.store_loader import GraphSource, load_graphs
 from n2g.errors import N2GError
@@ -20,7 +20,8 @@ from tests.factories import sample_graphs, write_graph_directory
 def backend_statements() -> dict[str, str]:
     """Everything the Neo4j backend sends on its own (user queries aside)."""
     shared = {"stored_neurons": store.STORED_NEURONS, "model_settings": store.MODEL_SETTINGS,
-              "neuron_status": store.NEURON_STATUS, "last_graph_node": store.LAST_GRAPH_NODE}
+              "neuron_status": store.NEURON_STATUS, "last_graph_node": store.LAST_GRAPH_NODE,
+              "schema_versions": store.SCHEMA_VERSIONS}
     shared.update({f"existing_{k}": v for k, v in store.EXISTING_KEYS.items()})
     shared.update({f"count_{k}": v for k, v in {**store.COUNT_NODES, **store.COUNT_RELS}.items()})
     shared.update({f"snapshot_{k}": v for k, v in snapshot_statements().items()})
@@ -48,37 +49,37 @@ def test_unreachable_server_is_one_line() -> None:
     assert len(str(err.value).splitlines()) == 1
 
 
-NEO4J_URI = os.environ.get("NEO4J_URI")
-needs_server = pytest.mark.skipif(not NEO4J_URI, reason="NEO4J_URI is not set: no Neo4j server to test against "
-                                  "(start one with docker/docker-compose.yml)")
-
-
-@pytest.fixture()
-def neo4j_empty():
-    with open_store(NEO4J_URI) as server:
-        if server.rows("MATCH (n) RETURN count(n) AS n")[0]["n"]:
-            pytest.skip(f"the database at {NEO4J_URI} is not empty; the Neo4j tests need an empty one")
-        yield server
-        server.run_write("MATCH (n) DETACH DELETE n")
-
-
 @pytest.mark.neo4j
-@needs_server
-def test_neo4j_holds_what_ladybug_holds_and_reloading_changes_nothing(neo4j_empty, tmp_path: Path) -> None:
+def test_neo4j_holds_what_ladybug_holds_and_reloading_changes_nothing(neo4j_store, tmp_path: Path) -> None:
     source = GraphSource(write_graph_directory(tmp_path / "graphs", sample_graphs()))
     with open_store(str(tmp_path / "n2g.lbdb")) as lady:
         load_graphs(lady, source, progress=False)
         expected = snapshot(lady)
-    load_graphs(neo4j_empty, source, batch_size=2, progress=False)
-    assert snapshot(neo4j_empty) == expected
-    load_graphs(neo4j_empty, source, progress=False)
-    assert snapshot(neo4j_empty) == expected
+    load_graphs(neo4j_store, source, batch_size=2, progress=False)
+    assert snapshot(neo4j_store) == expected
+    load_graphs(neo4j_store, source, progress=False)
+    assert snapshot(neo4j_store) == expected
 
 
 @pytest.mark.neo4j
-@needs_server
-def test_wrong_credentials_are_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_schema_is_created_once_and_kept(neo4j_store) -> None:
+    """ensure_schema makes every constraint and index n2g sends, and running it again changes nothing."""
+    def schema_names() -> set[str]:
+        constraints = {r["name"] for r in neo4j_store.rows("SHOW CONSTRAINTS YIELD name RETURN name")}
+        indexes = {r["name"] for r in neo4j_store.rows("SHOW INDEXES YIELD name, type WHERE type <> 'LOOKUP' "
+                                                        "RETURN name")}
+        return constraints | indexes
+
+    neo4j_store.ensure_schema()
+    made = schema_names()
+    assert {"neuron_id", "token_text", "graphnode_id", "band_key", "neuron_model_layer"} <= made
+    neo4j_store.ensure_schema()
+    assert schema_names() == made
+
+
+@pytest.mark.neo4j
+def test_wrong_credentials_are_one_line(neo4j_server, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NEO4J_PASSWORD", "surely-not-the-password")
     with pytest.raises(N2GError, match="refused the credentials") as err:
-        open_store(NEO4J_URI)
+        open_store(neo4j_server.uri)
     assert "surely-not-the-password" not in str(err.value)
