@@ -2,7 +2,9 @@
 
 `--corpus` accepts a local `.txt` (one document per file), `.jsonl` (one per line, text in a field) or
 `.parquet` file (one per row), a directory of such files (recursively, sorted), a Hugging Face datasets name
-(the online path, streamed), or the built-in offline default `python-stdlib`.
+(the online path, streamed), the built-in offline default `python-stdlib` (code), `wikipedia-excerpt` (prose:
+106 Wikipedia articles from gensim's test data, `n2g.exemplars.wikipedia`), or several joined by `+`
+(`python-stdlib+wikipedia-excerpt`: their documents in turn).
 """
 
 from __future__ import annotations
@@ -13,11 +15,16 @@ import sysconfig
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from n2g.errors import N2GError
+from n2g.exemplars.wikipedia import WIKIPEDIA_CORPUS, wikipedia_documents
 from n2g.model.hub import hub_reachable
 
+CorpusPart = Literal["all", "fit", "eval"]
+
 STDLIB_CORPUS = "python-stdlib"
+MIX = "+"  # `--corpus python-stdlib+wikipedia-excerpt`: documents of each in turn
 LOCAL_SUFFIXES = (".txt", ".jsonl", ".parquet")
 
 
@@ -33,6 +40,10 @@ def iter_documents(spec: str, text_field: str = "text", split: str = "train") ->
     """Stream the documents of corpus `spec` in a fixed order (same order on every run)."""
     if spec == STDLIB_CORPUS:
         return _iter_files(stdlib_files(), text_field)
+    if spec == WIKIPEDIA_CORPUS:
+        return (Document(name=f"{WIKIPEDIA_CORPUS}:{title}", text=text) for title, text in wikipedia_documents())
+    if MIX in spec and not Path(spec).expanduser().exists():
+        return _interleaved([iter_documents(part, text_field, split) for part in spec.split(MIX)])
     path = Path(spec).expanduser()
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in LOCAL_SUFFIXES)
@@ -46,6 +57,18 @@ def iter_documents(spec: str, text_field: str = "text", split: str = "train") ->
     if path.suffix in LOCAL_SUFFIXES + (".py",) or spec.startswith((".", "/", "~")):
         raise N2GError(f"corpus file not found: {spec}")
     return _iter_hf_dataset(spec, text_field, split)
+
+
+def _interleaved(sources: list[Iterator[Document]]) -> Iterator[Document]:
+    """One document of each source in turn (a source that ends drops out), so a token budget takes some of each
+    kind of text instead of the first source alone."""
+    while sources:
+        for source in list(sources):
+            document = next(source, None)
+            if document is None:
+                sources.remove(source)
+            else:
+                yield document
 
 
 def stdlib_files() -> list[Path]:
@@ -138,3 +161,19 @@ def _in_datasets_cache(name: str) -> bool:
         return False
     cache = Path(datasets.config.HF_DATASETS_CACHE)
     return cache.is_dir() and any(cache.glob(name.replace("/", "___") + "*"))
+
+
+def document_part(document: Document, eval_fraction: float, seed: int) -> CorpusPart:
+    """Which side of the seeded split `document` is on: decided by a hash of its text (not its path), so the
+    split is the same on every machine, and copies of one text never land on both sides."""
+    digest = hashlib.sha256(f"{seed}\0".encode() + document.text.encode("utf-8", "surrogatepass")).digest()
+    return "eval" if int.from_bytes(digest[:8], "big") < eval_fraction * 2**64 else "fit"
+
+
+def corpus_part(documents: Iterator[Document], part: CorpusPart, eval_fraction: float,
+                seed: int) -> Iterator[Document]:
+    """The documents of one part of the corpus (`all`: every one). Fitting on `fit` and scoring on `eval` keeps
+    every score on text the graphs never saw, whatever evidence the fit is given."""
+    if part == "all":
+        return documents
+    return (doc for doc in documents if document_part(doc, eval_fraction, seed) == part)

@@ -1,4 +1,9 @@
-"""Plain-text views of mined exemplars, for `n2g show`."""
+"""Plain-text views of mined exemplars, for `n2g show`.
+
+A neuron's line gives the share of mined tokens whose activation is above the miner's `fire_threshold` (default 0):
+on a gated MLP (SwiGLU), whose activations are signed, that is about half of all tokens and says little; the
+rate relative to the neuron's own scale (>= 0.5 x a_max) is its fitted graph's (`n2g show --graphs`/`--db`).
+Peak tokens are written as graphs write them (`n2g.model.token_keys.Vocabulary`: parts of a character as escapes)."""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ import torch
 
 from n2g.exemplars.files import ExemplarSet
 from n2g.model.loading import load_tokenizer
+from n2g.model.token_keys import Vocabulary
 from n2g.specs import NeuronRef, format_neuron
 
 _BEFORE, _AFTER = 12, 3  # tokens of context printed around a window's peak
@@ -21,15 +27,18 @@ def print_neuron(exemplars: ExemplarSet, ref: NeuronRef, top: int, model: str | 
     layer, neuron = ref
     found = exemplars.neuron(layer, neuron)
     tokenizer = _tokenizer(exemplars, model)
+    vocab = Vocabulary(tokenizer, "exact")
+    threshold = exemplars.manifest["settings"].get("fire_threshold", 0.0)
     print(f"neuron {format_neuron(layer, neuron)}: a_max {found.a_max:.3f}, "
-          f"fires on {100 * found.fire_rate:.1f}% of tokens")
+          f"activation > {threshold:g} on {100 * found.fire_rate:.1f}% of mined tokens (not a firing rate: "
+          f"see the graph's)")
     for rank, (value, tokens, peak, doc) in enumerate(
             zip(found.values.tolist(), found.tokens, found.peak_pos, found.documents)):
         if rank >= top:
             break
         before = tokenizer.decode(tokens[max(0, peak - _BEFORE):peak])
         after = tokenizer.decode(tokens[peak + 1:peak + 1 + _AFTER])
-        text = f"{before}[[{tokenizer.decode(tokens[peak:peak + 1])}]]{after}"
+        text = f"{before}[[{vocab.text(tokens[peak])}]]{after}"
         print(f"  {value:7.3f}  {text!r}  ({doc})")
 
 
@@ -38,11 +47,12 @@ def peak_token_neurons(exemplars: ExemplarSet, token: str, tokenizer: Any,
     """(share, a_max, layer, neuron) of neurons where at least `min_share` of the top-k windows peak on
     `token` (compared without surrounding whitespace), most consistent first, then strongest."""
     wanted = token.strip()
+    vocab = Vocabulary(tokenizer, "exact")
     hits: list[tuple[float, float, int, int]] = []
     for layer in exemplars.layers:
         shard = exemplars.layer(layer)
         peak_ids = shard["tokens"].gather(2, shard["peak_pos"].unsqueeze(-1)).squeeze(-1)  # [neuron, k]
-        decoded = {tid: tokenizer.decode([tid]).strip() for tid in peak_ids.unique().tolist()}
+        decoded = {tid: vocab.text(tid).strip() for tid in peak_ids.unique().tolist()}
         matches = torch.tensor([[decoded[t] == wanted for t in row] for row in peak_ids.tolist()])
         filled = shard["window_ids"] >= 0
         share = (matches & filled).sum(1) / filled.sum(1).clamp(min=1)

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from n2g.config import setting
+from n2g.exemplars.corpus import CorpusPart
 from n2g.exemplars.random_sample import WindowSample
 from n2g.exemplars.topk import BatchContext, RunningTopK, Scratch, ShortRows, context_hashes
 from n2g.exemplars.windows import WindowBatch
@@ -57,7 +58,11 @@ class MiningConfig:
     dedup_context: int = setting(8, "windows whose last N tokens up to the neuron's peak are equal count once",
                                  minimum=1, metavar="N")
     fire_threshold: float = setting(0.0, "activation above which a token counts as fired")
-    seed: int = setting(0, "seed of the random window sample and of the train/test split")
+    seed: int = setting(0, "seed of the random window sample, of the train/test split and of the corpus part split")
+    corpus_part: CorpusPart = setting("all", "documents to mine: all, or one side of a seeded split of the corpus "
+                                      "by document (fit: to fit graphs from; eval: to score them on, unseen)")
+    eval_fraction: float = setting(0.2, "share of the corpus's documents in the eval part (with --corpus-part)",
+                                   minimum=0.0, maximum=1.0, min_open=True)
     text_field: str = setting("text", "field holding the text in .jsonl/.parquet/datasets")
     checkpoint_every_s: float = setting(60.0, "seconds between checkpoints (0: after every batch)",
                                         flag="--checkpoint-every", minimum=0.0, metavar="SECONDS")

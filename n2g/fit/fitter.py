@@ -185,6 +185,15 @@ def random_halves(windows: Windows) -> tuple[Windows, Windows]:
     return Windows(windows.keys[0::2], windows.acts[0::2]), Windows(windows.keys[1::2], windows.acts[1::2])
 
 
+def firing_rate(activations: Sequence[np.ndarray], a_max: float, threshold: float) -> float | None:
+    """Share of the tokens of `activations` (raw, one array per window) at >= `threshold` x `a_max`: how often the
+    neuron fires on its own scale, counted as every score counts it (`firing_scores`). None without tokens."""
+    tokens = sum(len(values) for values in activations)
+    if not tokens or a_max <= 0:
+        return None
+    return sum(int(np.count_nonzero(np.asarray(values) / a_max >= threshold)) for values in activations) / tokens
+
+
 def score(predict: Callable[[Sequence[str]], np.ndarray], windows: Windows, threshold: float) -> FiringScore:
     return score_predicted([predict(keys) for keys in windows.keys], windows, threshold)
 
@@ -356,7 +365,8 @@ class LayerFitter:
             unpruned=sum(p.source == "unpruned" for p in prompts),
             mean_prompt_tokens=float(np.mean([len(p.tokens) for p in prompts])) if prompts else None,
             augmented=n_augmented, pivot_at_first_position=sum(p == 0 for p in ex.peak_pos),
-            mask_token=self.context.mask.text, fire_rate=ex.fire_rate)
+            mask_token=self.context.mask.text, fire_rate=ex.fire_rate,
+            firing_rate=firing_rate(ctx.random_truth[ex.neuron], ex.a_max, graph.activation_threshold))
         if not graph.roots:
             graph.status = "failed"
             graph.reason = f"no training window reaches {graph.activation_threshold} x a_max"

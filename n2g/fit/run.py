@@ -32,6 +32,7 @@ from n2g.graphs.neuron_graph import NeuronGraph
 from n2g.graphs.scoring import PREDICTORS, Predictor, format_score, mean_defined
 from n2g.model.loading import LoadedModel
 from n2g.model.probe import ProbeStats
+from n2g.model.token_keys import TOKEN_TEXT
 
 
 @dataclass
@@ -59,7 +60,9 @@ class FitSummary:
 
 def fit_settings(model: LoadedModel, exemplars: ExemplarSet, config: FitConfig) -> dict[str, Any]:
     """What makes two fits comparable: a graph directory holds graphs of one model, exemplar set and config.
-    The exemplars are compared by how they were mined, not where they lie, so a work directory can move."""
+    The exemplars are compared by how they were mined, not where they lie, so a work directory can move.
+    `token_text`: how token ids became texts (`n2g.model.token_keys.TOKEN_TEXT`; graphs fitted before it was
+    recorded merged the parts of split UTF-8 characters into U+FFFD, so their directory is refused, not mixed)."""
     settings = {k: v for k, v in config.to_dict().items() if k not in ("token_budget", "group_size", "sequential")}
     if config.augment.method == "lm":  # the dtype the ranking passes ran in here: it decides what substitutes are tried
         ranked_in = lm_autocast(config.augment.lm_dtype, model) or model.dtype
@@ -67,7 +70,7 @@ def fit_settings(model: LoadedModel, exemplars: ExemplarSet, config: FitConfig) 
     mined = {k: v for k, v in exemplars.manifest["settings"].items() if k not in ("layers", "neurons")}
     return {"model": exemplars.manifest["settings"]["model"], "exemplars": str(exemplars.dir.resolve()),
             "exemplar_settings": mined, "exemplar_tokens": exemplars.manifest["tokens"], "config": settings,
-            "prepend_bos": model.prepend_bos}
+            "prepend_bos": model.prepend_bos, "token_text": TOKEN_TEXT}
 
 
 def fit_graphs(model: LoadedModel, exemplars: ExemplarSet, out: str | Path, layers: Sequence[int],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,9 @@ def graph_summary(graph: NeuronGraph) -> str:
     """Identity, scores against the baselines, then each pattern as it reads left to right."""
     lines = [f"neuron {graph.name} of {graph.model}: {graph.status}"
              + (f" ({graph.reason})" if graph.reason else "") + f", a_max {graph.a_max:.3f}"]
+    if graph.stats.firing_rate is not None:
+        lines.append(f"  fires (>= {graph.activation_threshold} x a_max) on {firing_percent(graph.stats.firing_rate)} "
+                     f"of random-window tokens")
     if graph.scores is not None:
         for text_set in TEXT_SETS:
             parts = [f"{name} F1 {format_score(graph.scores.value(name, text_set, 'f1'), 2)}" for name in PREDICTORS]
@@ -27,6 +31,13 @@ def graph_summary(graph: NeuronGraph) -> str:
     for pattern, activation in patterns(graph):
         lines.append(f"    {activation:5.2f}  {pattern}")
     return "\n".join(lines)
+
+
+def firing_percent(rate: float) -> str:
+    """A firing rate as a percentage with two significant digits, however sparse (0.0031% rather than 0.0%)."""
+    percent = 100 * rate
+    decimals = 1 - math.floor(math.log10(percent)) if 0 < percent < 1 else 1
+    return f"{percent:.{decimals}f}%"
 
 
 def patterns(graph: NeuronGraph) -> list[tuple[str, float]]:

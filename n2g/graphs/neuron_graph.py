@@ -237,7 +237,10 @@ class GraphStats:
     augmented: int | None = None  # prompts augmentation added
     pivot_at_first_position: int | None = None  # top windows whose max is their first token
     mask_token: str | None = None  # the token saliency masked with
-    fire_rate: float | None = None  # share of the mined tokens above the exemplars' fire threshold
+    # share of the mined tokens with activation above the miner's `fire_threshold` (default 0: on a gated MLP,
+    # whose activations are signed, that is about the sign, not firing; see `firing_rate`)
+    fire_rate: float | None = None
+    firing_rate: float | None = None  # share of random-window tokens at >= activation_threshold x a_max (the scores')
     ends_added: int | None = None  # pattern check: partial patterns that became ends
     ends_dropped: int | None = None  # pattern check: imprecise ends dropped
     swept: int | None = None  # roots the pivot sweep added

@@ -15,6 +15,7 @@ import pytest
 
 from n2g.errors import N2GError
 from n2g.exemplars.corpus import STDLIB_CORPUS, Document, iter_documents, stdlib_files
+from n2g.exemplars.wikipedia import WIKIPEDIA_CORPUS, plain_text
 
 
 def _docs(spec: str | Path, text_field: str = "text") -> list[Document]:
@@ -261,3 +262,35 @@ def test_hf_dataset_name_offline_is_one_line_error() -> None:
     assert "n2g-test-nobody/no-such-dataset-xyz" in message
     assert "python-stdlib" in message
     assert "Hugging Face" in message
+
+
+# --- the prose corpus and mixtures --------------------------------------------------------------------------
+
+def test_wikipedia_excerpt_is_prose_without_markup() -> None:
+    documents = list(iter_documents(WIKIPEDIA_CORPUS))
+    assert len(documents) >= 100 and documents[0].name.startswith(f"{WIKIPEDIA_CORPUS}:")
+    assert len({d.name for d in documents}) == len(documents)
+    text = "\n".join(d.text for d in documents)
+    assert len(text) > 2_000_000
+    for markup in ("{{", "}}", "[[", "]]", "<ref", "#REDIRECT", "'''"):
+        assert text.count(markup) < len(documents), markup  # a stray one may survive broken markup, not a rule
+
+
+def test_wikitext_reduces_to_its_prose() -> None:
+    wikitext = ("{{Infobox person|name=Ada {{nowrap|Lovelace}}}}\n'''Ada Lovelace''' was an English "
+                "[[mathematician]] and [[Writer|writer]].<ref>{{cite book|title=x}}</ref>\n"
+                "[[File:Ada.jpg|thumb|A [[portrait]]]]\n== Early life ==\n{| class=\"wikitable\"\n|-\n| cell\n|}\n"
+                "She was born in [[London]].<!-- hidden --> See [https://example.org the site].\n[[Category:People]]")
+    assert plain_text(wikitext) == ("Ada Lovelace was an English mathematician and writer.\n\nEarly life\n"
+                                    "She was born in London. See the site.")
+
+
+def test_joined_corpora_take_documents_of_each_in_turn(tmp_path: Path) -> None:
+    for name, count in (("a", 3), ("b", 1)):
+        (tmp_path / name).mkdir()
+        for i in range(count):
+            (tmp_path / name / f"{i}.txt").write_text(f"{name}{i}")
+    joined = [d.text for d in iter_documents(f"{tmp_path / 'a'}+{tmp_path / 'b'}")]
+    assert joined == ["a0", "b0", "a1", "a2"]
+    mixed = [d.name for d in islice(iter_documents(f"{STDLIB_CORPUS}+{WIKIPEDIA_CORPUS}"), 4)]
+    assert [name.startswith(WIKIPEDIA_CORPUS) for name in mixed] == [False, True, False, True]

@@ -14,6 +14,7 @@ from n2g.exemplars.files import ExemplarSet, layer_file
 from n2g.exemplars.miner import MiningConfig
 from n2g.exemplars.run import mine_exemplars
 from n2g.exemplars.windows import WindowStream, batch_windows
+from n2g.files import LOCK_FILE
 from n2g.model.loading import load_model
 from tests.brute_force import top_k_windows
 
@@ -155,6 +156,22 @@ def test_neuron_subset_matches_full_layer(tiny_model, small_corpus_dir: Path, mi
 
 
 def test_finished_run_is_not_redone(tiny_model, small_corpus_dir: Path, mined: ExemplarSet) -> None:
-    before = {p.name: p.stat().st_mtime_ns for p in mined.dir.iterdir()}
+    def written() -> dict[str, int]:  # the lock file names its latest holder, so it is rewritten on every run
+        return {p.name: p.stat().st_mtime_ns for p in mined.dir.iterdir() if p.name != LOCK_FILE}
+
+    before = written()
     mine_exemplars(tiny_model, str(small_corpus_dir), mined.dir, CONFIG, progress=False)
-    assert {p.name: p.stat().st_mtime_ns for p in mined.dir.iterdir()} == before
+    assert written() == before
+
+
+def test_show_labels_the_share_above_the_fire_threshold_honestly(mined: ExemplarSet, tiny_model_dir: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """`n2g show --exemplars`: the share of tokens above the miner's fire threshold (0) is a sign count on a gated
+    MLP, not a firing rate, and is labelled as such."""
+    from n2g.exemplars.display import print_neuron
+
+    view = mined.neuron(2, 5)
+    print_neuron(mined, (2, 5), 1, str(tiny_model_dir))
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first == (f"neuron 2:5: a_max {view.a_max:.3f}, activation > 0 on {100 * view.fire_rate:.1f}% of mined "
+                     "tokens (not a firing rate: see the graph's)")

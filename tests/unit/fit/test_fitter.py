@@ -15,7 +15,7 @@ from safetensors.torch import load_file, save_file
 from n2g.exemplars.files import ExemplarSet
 from n2g.exemplars.miner import MiningConfig
 from n2g.exemplars.run import mine_exemplars
-from n2g.fit.fitter import FitConfig, LayerFitter, Windows, random_halves
+from n2g.fit.fitter import FitConfig, LayerFitter, Windows, firing_rate, random_halves
 from n2g.fit.run import fit_graphs
 from n2g.graphs.files import GraphDirectory, layer_path
 from n2g.graphs.prediction import GraphMatcher
@@ -96,6 +96,29 @@ def test_planted_graph_has_exactly_the_token_and_f1_one(planted, planted_model, 
         assert graph.scores.value("n2g", split, "f1") == 1.0, graph.scores.n2g
     assert graph.scores.n2g.test.tp > 0 and graph.scores.n2g.random.tp > 0
     assert graph.scores.n2g.test.pearson == pytest.approx(1.0, abs=1e-4)
+
+
+def test_firing_rate_counts_tokens_at_half_a_max_not_positive_ones() -> None:
+    """Signed (SwiGLU) activations: most tokens are a little above 0; firing is >= threshold x a_max, as scored."""
+    windows = [np.array([-3.0, 0.1, 0.2, 2.0], np.float32), np.array([4.0, 1.99, 0.01], np.float32)]
+    assert firing_rate(windows, 4.0, 0.5) == pytest.approx(2 / 7)  # 2.0 (exactly half) and 4.0
+    assert firing_rate(windows, 4.0, 0.25) == pytest.approx(3 / 7)
+    assert firing_rate([], 4.0, 0.5) is None and firing_rate(windows, 0.0, 0.5) is None
+
+
+def test_planted_graph_firing_rate_is_the_planted_tokens_share(planted, planted_model, planted_exemplars) -> None:
+    """The planted neuron fires (at a_max) on one token and is exactly 0 elsewhere: its firing rate is that token's
+    share of the random windows' tokens."""
+    _, token = planted
+    sample = planted_exemplars.random_windows()
+    tokens = [sample["tokens"][r, : int(length)] for r, length in enumerate(sample["lengths"].tolist())]
+    expected = sum(int((row == token).sum()) for row in tokens) / sum(len(row) for row in tokens)
+    assert 0 < expected < 0.1
+    graph = LayerFitter(planted_model, planted_exemplars, 0, [PLANTED], FitConfig(augment=_none())).fit([PLANTED])[0]
+    assert graph.stats.firing_rate == pytest.approx(expected)
+    assert graph.stats.fire_rate == pytest.approx(planted_exemplars.neuron(0, PLANTED).fire_rate)
+    again = type(graph).from_json(graph.to_json())
+    assert again.stats.firing_rate == graph.stats.firing_rate
 
 
 def test_random_halves_are_disjoint_and_fixed() -> None:
@@ -204,6 +227,25 @@ def test_fit_refuses_other_settings(planted_model, planted_exemplars, tmp_path: 
     assert message.startswith(f"{tmp_path} holds graphs made with other settings: "
                               "config.importance_threshold is 0.75 there, 0.9 here: "), message
     assert "more differ" not in message and "\n" not in message
+
+
+def test_fit_refuses_a_directory_fitted_before_token_texts_were_recorded(planted_model, planted_exemplars,
+                                                                          tmp_path: Path) -> None:
+    """Graphs fitted when parts of characters all read U+FFFD are not mixed with graphs that tell them apart."""
+    import json
+
+    from n2g.errors import N2GError
+    from n2g.model.token_keys import TOKEN_TEXT
+
+    config = FitConfig(augment=_none())
+    fit_graphs(planted_model, planted_exemplars, tmp_path, [0], [0], config, progress=False)
+    manifest = tmp_path / "manifest.json"
+    data = json.loads(manifest.read_text())
+    assert data["token_text"] == TOKEN_TEXT
+    del data["token_text"]
+    manifest.write_text(json.dumps(data))
+    with pytest.raises(N2GError, match='token_text is absent there, "bytes-escaped" here'):
+        fit_graphs(planted_model, planted_exemplars, tmp_path, [0], [1], config, progress=False)
 
 
 def test_shared_prefix_rows_run_once(planted_model) -> None:

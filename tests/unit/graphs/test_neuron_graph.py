@@ -143,7 +143,8 @@ def _rich_graph() -> NeuronGraph:
                                token_lookup=PredictorScores(test=nothing, random=held_out),
                                ngram5=PredictorScores(test=held_out, random=None))
     graph.stats = GraphStats(train_windows=3, test_windows=2, split="document", prompts=4, unpruned=0,
-                             mean_prompt_tokens=4.5, mask_token="<ünïcode>", fire_rate=0.0125)
+                             mean_prompt_tokens=4.5, mask_token="<ünïcode>", fire_rate=0.0125,
+                             firing_rate=0.003)
     return graph
 
 
@@ -219,8 +220,10 @@ def _fitter_line(status: str, scores: dict[str, object], stats: dict[str, object
 
 
 @pytest.mark.parametrize("line", [
+    _fitter_line("fitted", _FITTER_SCORES, {**_CORE_STATS, "firing_rate": 0.0030517578125, "ends_added": 0,
+                                            "ends_dropped": 1, "swept": 55, "random_windows_scored": 128}),
     _fitter_line("fitted", _FITTER_SCORES, {**_CORE_STATS, "ends_added": 0, "ends_dropped": 1, "swept": 55,
-                                            "random_windows_scored": 128}),
+                                            "random_windows_scored": 128}),  # fitted before the firing rate
     _fitter_line("fitted", _FITTER_SCORES, {**_CORE_STATS, "swept": 0, "random_windows_scored": 128}),  # no check
     _fitter_line("fitted", _FITTER_SCORES, {**_CORE_STATS, "ends_added": 2, "ends_dropped": 0,
                                             "random_windows_scored": 128}),  # fitted before the pivot sweep
@@ -228,7 +231,7 @@ def _fitter_line(status: str, scores: dict[str, object], stats: dict[str, object
     _fitter_line("failed", _FITTER_SCORES, {**_NO_PROMPTS, "ends_added": 0, "ends_dropped": 0, "swept": 0,
                                             "random_windows_scored": 128}, roots=[]),
     _fitter_line("dead", {}, {}, a_max=0.0, roots=[]),
-], ids=["fitted", "no-pattern-check", "before-sweep", "oldest", "failed", "dead"])
+], ids=["fitted", "before-firing-rate", "no-pattern-check", "before-sweep", "oldest", "failed", "dead"])
 def test_fitter_layout_round_trips_byte_for_byte(line: str) -> None:
     graph = NeuronGraph.from_json(line)
     graph.source_json = None  # serialise again rather than hand back what was read
