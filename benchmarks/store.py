@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
 @dataclass
 class Timers:
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(
-        ("write", "arrow", "lookup", "build", "copy", "commit", "checkpoint"), 0.0))
+        ("write", "arrow", "lookup", "build", "copy", "commit", "checkpoint", "columns", "send"), 0.0))
 
     def wrap(self, name: str, method: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(method)
@@ -122,7 +122,8 @@ def instrumented(store: GraphStore, timers: Timers) -> Iterator[None]:
     store.existing_keys = timers.wrap("lookup", store.existing_keys)  # type: ignore[method-assign]
     write = store.write
     store.write = timers.wrap("write", lambda tables: write(timers.iterate("build", tables)))  # type: ignore
-    for name, method in (("copy", "copy_table"), ("commit", "commit"), ("checkpoint", "checkpoint")):
+    for name, method in (("copy", "copy_table"), ("commit", "commit"), ("checkpoint", "checkpoint"),
+                         ("send", "_send")):  # Neo4j: a chunk packed and sent by the driver, run by the server
         if hasattr(store, method):
             setattr(store, method, timers.wrap(name, getattr(store, method)))
     pack = graph_rows.pack_column
@@ -260,6 +261,20 @@ class Neo4jServer:
     uri: str
     home: Path | None
     start_seconds: float | None  # a fresh home's start-up, for the local server
+    pid: int | None = None  # the local server's process
+
+
+def _cpu_seconds(pid: int | None) -> float | None:
+    """CPU time (user + system, all threads) a process has used so far; None where it cannot be read."""
+    import os
+
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def neo4j_server(stack: contextlib.ExitStack, heap: str = "4g", pagecache: str = "2g") -> Neo4jServer:
@@ -285,7 +300,7 @@ def neo4j_server(stack: contextlib.ExitStack, heap: str = "4g", pagecache: str =
     handle = local.start(directory / "home", heap=heap, pagecache=pagecache, watch_pid=os.getpid(), timeout_s=300)
     seconds = time.perf_counter() - start
     stack.callback(local.stop, handle.home)
-    return Neo4jServer(handle.uri, handle.home, seconds)
+    return Neo4jServer(handle.uri, handle.home, seconds, handle.pid)
 
 
 def _tree_bytes(path: Path) -> int:
@@ -296,6 +311,7 @@ def _measure_neo4j(args: argparse.Namespace, model: SyntheticModel) -> dict[str,
     """The driver's load (`n2g load`/`n2g ingest` into Neo4j: UNWIND batches, one transaction per batch), then
     the bulk path of the same graphs: `n2g export --format neo4j-admin` and `neo4j-admin database import full`
     into a second home, and that server's first start (which creates the constraints and indexes)."""
+    from ingest import neo4j_store
     from ingest.neo4j_store import Neo4jStore
 
     timers = Timers()
@@ -305,15 +321,22 @@ def _measure_neo4j(args: argparse.Namespace, model: SyntheticModel) -> dict[str,
         gc.freeze()
         try:
             rss_before = _rss_mb()
+            chunks = neo4j_store._chunks
+            neo4j_store._chunks = lambda table: timers.iterate("columns", chunks(table))  # type: ignore
             with open_store(server.uri) as store, instrumented(store, timers):
                 batch = args.batch_neurons or Neo4jStore.default_batch
                 with _profiled(args.profile):
+                    server_cpu, client_cpu = _cpu_seconds(server.pid), time.process_time()
                     start = time.perf_counter()
                     loaded = load(store, model, batch)
                     load_seconds = time.perf_counter() - start
+                    client_cpu = time.process_time() - client_cpu
+                    server_end = _cpu_seconds(server.pid)
+                    server_cpu = None if server_cpu is None or server_end is None else server_end - server_cpu
                 counts = store.counts()
                 stored = {row["id"]: row["signature"] for row in store.rows(SIGNATURES)}
         finally:
+            neo4j_store._chunks = chunks
             gc.unfreeze()
         elements = sum(counts.values())
         seconds = timers.seconds
@@ -329,6 +352,11 @@ def _measure_neo4j(args: argparse.Namespace, model: SyntheticModel) -> dict[str,
             # packing the rows and the server running the statements and committing
             "build_rows_seconds": seconds["build"], "lookup_seconds": seconds["lookup"],
             "write_seconds": seconds["write"], "server_and_driver_seconds": seconds["write"] - seconds["build"],
+            # inside that: Arrow columns into Python lists (`columns_seconds`), and the chunks' statements sent and
+            # run (`send_seconds`: the driver packing, the server executing, waiting on each other); CPU time used
+            # during the load by the server's JVM (all its threads) and by this process (rows, driver)
+            "columns_seconds": seconds["columns"], "send_seconds": seconds["send"],
+            "server_cpu_seconds": server_cpu, "client_cpu_seconds": client_cpu,
             "db_bytes": _tree_bytes(server.home / "data") if server.home else None,
             "peak_rss_mb": round(_peak_rss_mb(), 1), "rss_before_load_mb": round(rss_before, 1),
             "loader_elements": loaded.elements, "counts": counts,

@@ -8,9 +8,9 @@
 
 Token texts can hold any character, so fields are quoted, multi-line fields are enabled, and list elements are
 separated by U+001F (a control character no token text contains in practice). A missing value is an empty
-unquoted field, the empty string a quoted one. The files are written by Arrow's CSV writer, a batch at a time. neo4j-admin reads every `:ID` as a
-string, so an integer key (GraphNode.id, Band.key) is written twice: as the unnamed `:ID` the relationships refer
-to, and as a `long` property.
+unquoted field, the empty string a quoted one. The files are written by Arrow's CSV writer, a batch at a time.
+neo4j-admin reads every `:ID` as a string, so an integer key (GraphNode.id, Band.key) is written twice: as the
+unnamed `:ID` the relationships refer to, and as a `long` property.
 """
 
 from __future__ import annotations

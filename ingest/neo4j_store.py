@@ -45,23 +45,30 @@ INDEXES = {
 # (No index on GraphNode.neuron_id: no query looks graph nodes up by it, and each index costs every insert.)
 
 
+def _rows(table: schema.NodeTable | schema.RelTable) -> str:
+    """A batch's rows arrive as columns (`$columns`: a list per column, row i the i-th of each), not as a map per
+    row: the driver packs no column names per row, and Arrow hands a column over as one list."""
+    first = table.key if isinstance(table, schema.NodeTable) else "from"
+    return f"UNWIND range(0, size($columns.{first}) - 1) AS i"
+
+
 def _merge_node(table: schema.NodeTable) -> str:
     rest = [c for c in table.column_names if c != table.key]
-    on_create = f" ON CREATE SET {', '.join(f'n.{c} = row.{c}' for c in rest)}" if rest else ""
-    return f"UNWIND $rows AS row MERGE (n:{table.name} {{{table.key}: row.{table.key}}}){on_create}"
+    on_create = f" ON CREATE SET {', '.join(f'n.{c} = $columns.{c}[i]' for c in rest)}" if rest else ""
+    return f"{_rows(table)} MERGE (n:{table.name} {{{table.key}: $columns.{table.key}[i]}}){on_create}"
 
 
 def _create_node(table: schema.NodeTable) -> str:
-    return (f"UNWIND $rows AS row CREATE (n:{table.name}) "
-            f"SET {', '.join(f'n.{c} = row.{c}' for c in table.column_names)}")
+    return (f"{_rows(table)} CREATE (n:{table.name}) "
+            f"SET {', '.join(f'n.{c} = $columns.{c}[i]' for c in table.column_names)}")
 
 
 def _rel(table: schema.RelTable) -> str:
     source, target = schema.node_table(table.source), schema.node_table(table.target)
     verb = "MERGE" if table.source in schema.SHARED_TABLES else "CREATE"
-    props = f" SET {', '.join(f'r.{c} = row.{c}' for c in table.column_names)}" if table.columns else ""
-    return (f"UNWIND $rows AS row MATCH (a:{source.name} {{{source.key}: row.from}}) "
-            f"MATCH (b:{target.name} {{{target.key}: row.to}}) {verb} (a)-[r:{table.name}]->(b){props}")
+    props = f" SET {', '.join(f'r.{c} = $columns.{c}[i]' for c in table.column_names)}" if table.columns else ""
+    return (f"{_rows(table)} MATCH (a:{source.name} {{{source.key}: $columns.from[i]}}) "
+            f"MATCH (b:{target.name} {{{target.key}: $columns.to[i]}}) {verb} (a)-[r:{table.name}]->(b){props}")
 
 
 LOAD = {t.name: _merge_node(t) if t.name in schema.SHARED_TABLES else _create_node(t) for t in schema.NODE_TABLES}
@@ -71,6 +78,9 @@ RESERVE_IDS = ("MERGE (c:N2GCounter {name: 'GraphNode'}) ON CREATE SET c.next = 
 # Everything this backend sends, by name, with its parameters: what the linter test checks.
 STATEMENTS: dict[str, str] = {**CONSTRAINTS, **INDEXES, **{f"load_{k}": v for k, v in LOAD.items()},
                               "reserve_ids": RESERVE_IDS}
+
+
+AUTH_RATE_LIMIT = "Neo.ClientError.Security.AuthenticationRateLimit"
 
 
 class Neo4jStore(GraphStore):
@@ -100,6 +110,9 @@ class Neo4jStore(GraphStore):
         except (exceptions.ServiceUnavailable, exceptions.ConfigurationError, ValueError, OSError) as err:
             raise N2GError(f"cannot reach Neo4j at {uri}: {_first_line(err)}") from err
         except exceptions.Neo4jError as err:
+            if err.code == AUTH_RATE_LIMIT:  # the server's lock after repeated wrong passwords (5 s by default)
+                raise N2GError(f"Neo4j at {uri} refused user {user!r} after too many wrong passwords in a row: "
+                               "check NEO4J_USER and NEO4J_PASSWORD, then retry in a few seconds") from err
             raise N2GError(self._explained(err)) from err
 
     def ensure_schema(self) -> None:
@@ -115,11 +128,16 @@ class Neo4jStore(GraphStore):
         def work(tx: Any) -> None:
             start = tx.run(RESERVE_IDS, start=first, count=count).single()["first"] if count else first
             for name, table in batch:
-                for chunk in _chunks(renumber_graph_nodes(name, table, start - first).to_pylist()):
-                    tx.run(LOAD[name], rows=chunk).consume()
+                for columns in _chunks(renumber_graph_nodes(name, table, start - first)):
+                    self._send(tx, name, columns)
 
         self._guard(lambda session: session.execute_write(work), write=True)
         return sum(table.num_rows for _, table in batch)
+
+    @staticmethod
+    def _send(tx: Any, name: str, columns: dict[str, list[Any]]) -> None:
+        """One chunk of a table's rows: the driver packs and sends them, the server runs the statement."""
+        tx.run(LOAD[name], columns=columns).consume()
 
     def rows(self, cypher: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         return self._session_run(cypher, dict(params or {}), write=False)
@@ -172,9 +190,11 @@ class Neo4jStore(GraphStore):
         self._driver.close()
 
 
-def _chunks(records: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
-    for start in range(0, len(records), BATCH_ROWS):
-        yield records[start: start + BATCH_ROWS]
+def _chunks(table: pa.Table) -> Iterator[dict[str, list[Any]]]:
+    """The table, `BATCH_ROWS` rows at a time, as {column: values}."""
+    for start in range(0, table.num_rows, BATCH_ROWS):
+        part = table.slice(start, BATCH_ROWS)
+        yield {name: part.column(name).to_pylist() for name in part.column_names}
 
 
 _NOISE = (re.compile(r" \(resolved to \(.*?\)\)"), re.compile(r" \(deadline Deadline\(timeout=[\d.]+\)\)"))

@@ -107,3 +107,16 @@ def search_json(capsys: Any, *args: str) -> list[dict[str, Any]]:
     out, err = capsys.readouterr()
     assert code == 0, err
     return json.loads(out)
+
+
+def wait_for_the_lock_out_to_end(address: str, env: dict[str, str], timeout: float = 60) -> None:
+    """Wrong passwords in a row lock the user out for a few seconds (the server's rate limit, which n2g reports in
+    one line): wait it out, so the tests after this one log in."""
+    deadline = time.monotonic() + timeout
+    while True:
+        done = subprocess.run(command("n2g-search", "--db", address, "--repeated-token", "--format", "json"),
+                              capture_output=True, text=True, env=env, timeout=120)
+        if done.returncode == 0:
+            return
+        assert "too many wrong passwords" in done.stderr and time.monotonic() < deadline, done.stderr
+        time.sleep(1)

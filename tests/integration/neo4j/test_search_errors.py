@@ -19,7 +19,7 @@ from ingest.store_loader import GraphSource, load_graphs
 from n2g.errors import N2GError
 from queries.search import NeuronSearch
 from tests.factories import planted_graphs, write_graph_directory
-from tests.integration.neo4j.helpers import command
+from tests.integration.neo4j.helpers import command, wait_for_the_lock_out_to_end
 
 pytestmark = pytest.mark.neo4j
 
@@ -79,6 +79,7 @@ def test_wrong_password_is_one_line_never_printed(planted, neo4j_env: dict[str, 
                  ["neo4j", "status", "--home", "/nonexistent"]):
         done = subprocess.run(command("n2g", *argv), capture_output=True, text=True, env=env)
         assert wrong not in done.stdout + done.stderr and "Traceback" not in done.stderr
+    wait_for_the_lock_out_to_end(planted.location, neo4j_env)
 
 
 def test_unknown_database_is_one_line(planted, neo4j_env: dict[str, str]) -> None:

@@ -39,8 +39,8 @@ def test_load_statements_cover_every_table() -> None:
     from ingest import schema
 
     assert set(neo4j_store.LOAD) == {t.name for t in (*schema.NODE_TABLES, *schema.REL_TABLES)}
-    assert "MERGE (n:Token {text: row.text})" in neo4j_store.LOAD["Token"]
-    assert neo4j_store.LOAD["Neuron"].startswith("UNWIND $rows AS row CREATE (n:Neuron)")
+    assert "MERGE (n:Token {text: $columns.text[i]})" in neo4j_store.LOAD["Token"]
+    assert neo4j_store.LOAD["Neuron"].startswith("UNWIND range(0, size($columns.id) - 1) AS i CREATE (n:Neuron)")
 
 
 def test_unreachable_server_is_one_line() -> None:
