@@ -76,8 +76,9 @@ if [[ $DRY == 1 ]]; then
 else
   EXEMPLARS=(--layers 0:29 --tokens 524288 --batch-size 256 --repeats 3)
   FIT=(--layers 0,15,29 --neurons 192 --tokens 200000 --skip-sequential)
-  SCALE=(--neurons 512 --tokens 1000000)
-  LIMITS=(90 150 210)
+  # every layer's 1,536 neurons mined, 256 fitted per layer in groups of 128 (2 tasks per layer and GPU worker)
+  SCALE=(--neurons 256 --tokens 500000 --group-size 128)
+  LIMITS=(90 120 240)
 fi
 RAY_WORKERS=1
 if "$PY" -c "import ray" 2>/dev/null; then MODES=one,ray; else MODES=one; fi

@@ -7,16 +7,21 @@ Ray with `--ray-workers` workers), for each stage (`mine`, `fit`, `load`): secon
 pass over the same windows to the layer, timed once per layer, separates mining's forward share from its top-k
 bookkeeping.
 
+The mine stage mines every neuron of the layer (`--mine all`, the default), as the whole-model run does in its one
+sweep, so that its bookkeeping is measured at full width; fit and load take `--neurons` neurons of the layer, spread
+evenly over it (one count for every layer, or one per layer: `--neurons 256,64,48`).
+
 The projection for the whole model (every layer x d_mlp neurons), per mode:
-- mine: one sweep to the last layer over `--project-tokens` (default: the device's default budget), i.e. the bare
-  forward to the last layer plus the bookkeeping per neuron (mining minus forward, per neuron, at the measured
-  layers) for every neuron, scaled linearly in tokens; on Ray, scaled by Ray's measured mining speed-up at the
-  deepest measured layer;
+- mine: one sweep to the last layer over `--project-tokens` (default: the device's default budget): the bare
+  forward to the last layer plus every layer's bookkeeping (mining minus bare forward at the measured layers,
+  interpolated linearly between them), scaled linearly in tokens; on Ray, scaled by Ray's measured mining time
+  ratio at the deepest measured layer (`--mine selected` scales the bookkeeping by d_mlp / neurons: rougher);
 - fit and load: per layer, seconds per neuron interpolated linearly between the measured layers (flat beyond
   them), times d_mlp, summed over the layers.
 
-Usage: python benchmarks/scale.py [--model smollm2-135m] [--layers 0,15,29] [--neurons 64] [--tokens 50000]
-       [--modes one,ray] [--ray-workers 2] [--device auto] [--group-size N] [--token-budget N] [--quick]
+Usage: python benchmarks/scale.py [--model smollm2-135m] [--layers 0,15,29] [--neurons 64|N0,N1,..]
+       [--tokens 50000] [--modes one,ray] [--ray-workers 2] [--device auto] [--group-size N] [--token-budget N]
+       [--mine all|selected] [--quick]
 Prints exactly one JSON object on stdout; progress goes to stderr.
 """
 
@@ -58,7 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--corpus", default="python-stdlib")
     parser.add_argument("--layers", default=None, help="layers to measure (default: first, middle and last)")
-    parser.add_argument("--neurons", type=int, default=64, help="neurons per measured layer, spread evenly over it")
+    parser.add_argument("--neurons", default="64", help="neurons fitted and loaded per measured layer, spread evenly "
+                        "over it: one count, or one per layer (256,64,48)")
+    parser.add_argument("--mine", choices=("all", "selected"), default="all",
+                        help="mine every neuron of the layer (as a whole-model sweep does), or only the fitted ones")
     parser.add_argument("--tokens", type=int, default=50_000, help="corpus tokens mined per measured layer")
     parser.add_argument("--project-tokens", type=int, default=None,
                         help="corpus tokens of the projected whole-model run (default: the device's default)")
@@ -164,7 +172,9 @@ def run_layer(mode: str, model: LoadedModel, workers: Any, args: argparse.Namesp
 
     work = root / f"{mode}-layer{layer:02d}"
     shutil.rmtree(work, ignore_errors=True)
-    mining = MiningConfig(layers=(layer,), neurons=tuple(neurons), max_tokens=args.tokens, batch_size=args.batch_size,
+    work.mkdir(parents=True)
+    mined = None if args.mine == "all" else tuple(neurons)
+    mining = MiningConfig(layers=(layer,), neurons=mined, max_tokens=args.tokens, batch_size=args.batch_size,
                           checkpoint_every_s=600.0)
     fit = FitConfig(group_size=args.group_size, token_budget=args.token_budget, sweep_candidates=args.sweep)
     selection = {layer: neurons}
@@ -172,8 +182,9 @@ def run_layer(mode: str, model: LoadedModel, workers: Any, args: argparse.Namesp
     ray = workers is not None
     with open_store(str(work / "n2g.lbdb")) as store:
         store.ensure_schema()
-        stage(results, "mine", len(neurons), ray, lambda: mine_exemplars(
+        stage(results, "mine", model.d_mlp if mined is None else len(neurons), ray, lambda: mine_exemplars(
             model, args.corpus, work / "exemplars", mining, progress=False, executor=workers))
+        results["mine"]["neurons"] = model.d_mlp if mined is None else len(neurons)
         exemplars = ExemplarSet(work / "exemplars")
         if workers is None:
             stage(results, "fit", len(neurons), ray, lambda: fit_graphs(
@@ -184,7 +195,7 @@ def run_layer(mode: str, model: LoadedModel, workers: Any, args: argparse.Namesp
         source = GraphSource(GraphDirectory(work / "graphs"), selection, TopExamples(exemplars, model.tokenizer))
         stage(results, "load", len(neurons), ray, lambda: load_graphs(store, source, progress=False))
         covered = coverage(store, exemplars.manifest["settings"]["model"], selection)
-    results["neurons"] = len(neurons)
+    results["neurons"] = len(neurons)  # fitted and loaded
     results["coverage"] = dict(covered.status)
     results["tokens"] = exemplars.manifest["tokens"]
     results["total_seconds"] = round(sum(results[s]["seconds"] for s in STAGES), 2)
@@ -220,10 +231,12 @@ def project(layers: list[dict[str, Any]], modes: Sequence[str], n_layers: int, d
         return out
     tokens = one[deepest]["tokens"]
     forward_last = one[deepest]["mine"]["forward_seconds"] * project_tokens / tokens
-    book = [(r["mine"]["seconds"] - r["mine"]["forward_seconds"]) / r["neurons"] * project_tokens / r["tokens"]
-            for r in one.values()]
-    book_per_neuron = max(0.0, sum(book) / len(book))
-    mine_one = forward_last + book_per_neuron * n_layers * d_mlp
+    # each layer's top-k bookkeeping for all d_mlp neurons, per projected sweep (mining minus the bare forward)
+    book = {layer: max(0.0, r["mine"]["seconds"] - r["mine"]["forward_seconds"]) * d_mlp / r["mine"]["neurons"]
+            * project_tokens / r["tokens"] for layer, r in one.items()}
+    mine_one = forward_last + sum(per_layer(book, n_layers))
+    out["mine_forward_hours"] = round(forward_last / 3600, 3)
+    out["mine_bookkeeping_hours"] = round(sum(per_layer(book, n_layers)) / 3600, 3)
     for mode in modes:
         measured = {entry["layer"]: entry[mode] for entry in layers if mode in entry}
         if not measured:
@@ -236,8 +249,9 @@ def project(layers: list[dict[str, Any]], modes: Sequence[str], n_layers: int, d
                      "load_hours": round(load / 3600, 3), "total_hours": round((mine + fit + load) / 3600, 2),
                      "peak_rss_mb": {s: max(max(v[s]["peak_rss_mb"].values()) for v in measured.values())
                                      for s in STAGES}}
-    out["method"] = ("mine: bare forward to the last layer + per-neuron top-k bookkeeping x all neurons, linear in "
-                     "tokens (Ray: x its measured mining time ratio at the deepest layer); fit and load: seconds per "
+    out["method"] = ("mine: one sweep = bare forward to the last layer + each layer's top-k bookkeeping for d_mlp "
+                     "neurons (mining - bare forward, interpolated between the measured layers), linear in tokens "
+                     "(Ray: x its measured mining time ratio at the deepest layer); fit and load: seconds per "
                      "neuron interpolated linearly between the measured layers, x d_mlp, summed over layers")
     return out
 
@@ -253,7 +267,7 @@ def ray_workers(args: argparse.Namespace, model_config: ModelConfig) -> Iterator
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.quick:
-        args.tokens, args.neurons, args.sweep = min(args.tokens, 2048), min(args.neurons, 4), min(args.sweep, 4)
+        args.tokens, args.sweep = min(args.tokens, 2048), min(args.sweep, 4)
         args.batch_size = args.batch_size or 8
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     unknown = set(modes) - set(MODES)
@@ -267,11 +281,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         sorted({0, model.n_layers // 2, model.n_layers - 1})
     meta = {"model": model.name, "device": model.device.type, "dtype": str(model.dtype).removeprefix("torch."),
             "n_layers": model.n_layers, "d_mlp": model.d_mlp}
-    neurons = spread(model.d_mlp, args.neurons)
+    counts = [int(c) for c in str(args.neurons).split(",") if c.strip()]
+    if len(counts) not in (1, len(layers)) or min(counts) < 1:
+        raise SystemExit(f"{PROG}: --neurons takes one count, or one per layer ({len(layers)} layers)")
+    if args.quick:
+        counts = [min(c, 4) for c in counts]
+    per_layer_neurons = {layer: spread(model.d_mlp, counts[i] if len(counts) > 1 else counts[0])
+                         for i, layer in enumerate(layers)}
     try:
         if "one" in modes:
             for layer in layers:
                 print(f"layer {layer}, one process", file=sys.stderr, flush=True)
+                neurons = per_layer_neurons[layer]
                 results.setdefault(layer, {"layer": layer, "neurons": len(neurons)})["one"] = run_layer(
                     "one", model, None, args, layer, neurons, root)
         del model  # its memory (a GPU's, too) goes back before the workers load theirs
@@ -283,6 +304,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 meta.update(device=workers.device_type, ray_workers=workers.workers)
                 for layer in layers:
                     print(f"layer {layer}, Ray with {workers.workers} workers", file=sys.stderr, flush=True)
+                    neurons = per_layer_neurons[layer]
                     results.setdefault(layer, {"layer": layer, "neurons": len(neurons)})["ray"] = run_layer(
                         "ray", driver, workers, args, layer, neurons, root)
     finally:
@@ -291,7 +313,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     project_tokens = args.project_tokens or DEVICE_MAX_TOKENS.get(meta["device"], DEVICE_MAX_TOKENS["cpu"])
     measured = [results[layer] for layer in sorted(results)]
     return {**meta, "threads": torch.get_num_threads(), "cpus": os.cpu_count(), "tokens": args.tokens,
-            "neurons_per_layer": len(neurons), "modes": modes, "group_size": args.group_size,
+            "neurons_per_layer": {layer: len(n) for layer, n in per_layer_neurons.items()}, "mine": args.mine,
+            "modes": modes, "group_size": args.group_size,
             "token_budget": args.token_budget, "sweep": args.sweep, "layers": measured,
             "projection": project(measured, modes, meta["n_layers"], meta["d_mlp"], project_tokens)}
 
