@@ -28,13 +28,18 @@ def temporary_path(path: Path) -> Path:
 
 def prepare_directory(out_dir: Path) -> None:
     """Create the output directory; refuse a path that is a file; drop temporaries of killed writes."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise N2GError(f"--out {out_dir} is a file, not a directory")
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise N2GError(f"cannot create --out {out_dir}: {err.strerror or err}") from err
+    make_directory(out_dir, "--out ")
     remove_temporaries(out_dir)
+
+
+def make_directory(directory: Path, label: str = "") -> None:
+    """Create `directory` (and its parents), or say in one line why not; `label` names it in the message."""
+    if directory.exists() and not directory.is_dir():
+        raise N2GError(f"{label}{directory} is a file, not a directory")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise N2GError(f"cannot create {label}{directory}: {err.strerror or err}") from err
 
 
 def remove_temporaries(out_dir: Path) -> None:
@@ -139,12 +144,7 @@ def directory_lock(directory: Path, what: str) -> Iterator[None]:
     """Hold `directory` for one writing process (`n2g ingest`, `exemplars`, `fit`): a second one is refused at once
     with the holder's PID, instead of the two colliding. The lock is the kernel's (flock), so a killed holder
     releases it; the file it lives in records the holder for the message."""
-    if directory.exists() and not directory.is_dir():
-        raise N2GError(f"{directory} is a file, not a directory")
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise N2GError(f"cannot create {directory}: {err.strerror or err}") from err
+    make_directory(directory)
     path = directory / LOCK_FILE
     handle = path.open("a+")
     try:

@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 from n2g.errors import N2GError
 from n2g.exemplars import files as store
-from n2g.exemplars.corpus import iter_documents
+from n2g.exemplars.corpus import corpus_part, iter_documents
 from n2g.exemplars.miner import ExemplarMiner, MiningConfig, chain_digest
 from n2g.exemplars.prefetch import prefetch
 from n2g.exemplars.windows import Window, WindowBatch, WindowStream, batch_windows
@@ -49,6 +49,9 @@ def fingerprint(model: LoadedModel, corpus: str, config: MiningConfig) -> dict[s
     settings = dataclasses.asdict(config)
     for volatile in _VOLATILE:
         settings.pop(volatile)
+    if config.corpus_part == "all":  # the whole corpus: recorded as before the split existed
+        settings.pop("corpus_part")
+        settings.pop("eval_fraction")
     settings.update(model=model.name, corpus=portable_spec(corpus), prepend_bos=model.prepend_bos,
                     dtype=str(model.dtype), format_version=store.FORMAT_VERSION, layers=list(config.layers),
                     neurons=None if config.neurons is None else list(config.neurons))
@@ -58,7 +61,9 @@ def fingerprint(model: LoadedModel, corpus: str, config: MiningConfig) -> dict[s
 def window_stream(model: LoadedModel, corpus: str, config: MiningConfig,
                   on_document: Callable[[str], object] | None = None) -> WindowStream:
     """The corpus as the windows this config mines."""
-    return WindowStream(iter_documents(corpus, config.text_field), model.tokenizer, config.window_len,
+    documents = corpus_part(iter_documents(corpus, config.text_field), config.corpus_part, config.eval_fraction,
+                            config.seed)
+    return WindowStream(documents, model.tokenizer, config.window_len,
                         config.min_window_len, config.max_tokens or None, config.max_windows_per_doc or None,
                         on_document)
 
@@ -219,13 +224,21 @@ def _sweep(miner: ExemplarMiner, stream: WindowStream, out: Path, settings: dict
         for batch in batches:
             miner.process(batch)
             bar.update(batch.n_tokens)
-            if interrupted():
-                _save(out, settings, miner)
-                raise N2GError(f"interrupted after {miner.tokens_done} tokens; checkpoint saved in {out}: "
-                               f"run the same command again to resume")
-            if time.monotonic() - last_save >= config.checkpoint_every_s:
-                _save(out, settings, miner)
-                last_save = time.monotonic()
+            last_save = _checkpoint_when_due(interrupted, out, settings, miner, last_save)
+
+
+def _checkpoint_when_due(interrupted: Callable[[], bool], out: Path, settings: dict[str, Any], miner: ExemplarMiner,
+                         last_save: float) -> float:
+    """After a batch: save and stop on an interrupt (Ctrl-C), save when a checkpoint is due; returns the time of
+    the last save."""
+    if interrupted():
+        _save(out, settings, miner)
+        raise N2GError(f"interrupted after {miner.tokens_done} tokens; checkpoint saved in {out}: "
+                       f"run the same command again to resume")
+    if time.monotonic() - last_save >= miner.config.checkpoint_every_s:
+        _save(out, settings, miner)
+        return time.monotonic()
+    return last_save
 
 
 def _chunks(windows: Iterator[Window], size: int, digest: str) -> Iterator[WindowChunk]:
@@ -269,13 +282,7 @@ def _sweep_chunks(miner: ExemplarMiner, stream: WindowStream, out: Path, setting
                     bar.total = merged
                 bar.update(1)
                 bar.set_postfix_str(f"{miner.tokens_done:,} tok", refresh=False)
-            if interrupted():
-                _save(out, settings, miner)
-                raise N2GError(f"interrupted after {miner.tokens_done} tokens; checkpoint saved in {out}: "
-                               f"run the same command again to resume")
-            if time.monotonic() - last_save >= config.checkpoint_every_s:
-                _save(out, settings, miner)
-                last_save = time.monotonic()
+            last_save = _checkpoint_when_due(interrupted, out, settings, miner, last_save)
         bar.total = merged
     if waiting:  # an executor that drops chunks would leave the sweep with a gap: refuse to write that
         raise N2GError(f"mining chunks {sorted(waiting)} came back but chunk {merged} never did")

@@ -168,18 +168,20 @@ def test_a_second_ingest_into_a_work_dir_in_use_is_refused_with_the_holders_pid(
     and the first finishes as if alone."""
     for attempt in range(3):  # the tiny run is short: if it ends before the second starts, run both again
         root = tmp_path / f"try{attempt}"
+        root.mkdir()
         lock = root / "work" / ".n2g.lock"
         first = subprocess.Popen([str(BIN / "n2g"), *ingest_args(tiny_model_dir, small_corpus_dir, root,
                                                                    "--load-batch", "1")],
-                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 120
         while first.poll() is None and not (lock.exists() and lock.read_text()) and time.monotonic() < deadline:
             time.sleep(0.01)
+        assert first.poll() in (None, 0), first.communicate()[1][-2000:]
         second = ingest_args(tiny_model_dir, small_corpus_dir, root)
         second[second.index("--db") + 1] = str(root / "other.lbdb")
         status = main(second)
         still_running = first.poll() is None
-        out, _ = first.communicate(timeout=300)
+        out, err_first = first.communicate(timeout=300)
         if status != 0 or not still_running:
             break
     assert still_running, "the first ingest ended before the second started, three times"
@@ -187,5 +189,5 @@ def test_a_second_ingest_into_a_work_dir_in_use_is_refused_with_the_holders_pid(
     assert status == 2 and len(err.splitlines()) == 1, err
     assert f"in use by process {first.pid} (n2g ingest)" in err
     assert not (root / "other.lbdb").exists()  # refused before it created anything
-    assert first.returncode == 0 and "coverage: 24 of 24" in out
+    assert first.returncode == 0 and "coverage: 24 of 24" in out, err_first[-2000:]
     assert store_snapshot(root / "n2g.lbdb") == store_snapshot(clean_run / "n2g.lbdb")

@@ -104,11 +104,11 @@ def test_python_api_under_fuzz(fuzz_store: Path) -> None:
     with NeuronSearch(str(fuzz_store)) as api:
         for _ in range(CASES // 2):
             token = rng.choice(NASTY + [random_text(rng)])
-            calls = [lambda: api.activating(token), lambda: api.context(token, exact=True),
-                     lambda: api.activating(token, context=[rng.choice(NASTY)]), lambda: api.similar_to(token),
-                     lambda: api.query("RETURN $x AS x", x=random_json(rng))]
+            calls = [lambda t: api.activating(t), lambda t: api.context(t, exact=True),
+                     lambda t: api.activating(t, context=[rng.choice(NASTY)]), lambda t: api.similar_to(t),
+                     lambda _: api.query("RETURN $x AS x", x=random_json(rng))]
             try:
-                frame = rng.choice(calls)()
+                frame = rng.choice(calls)(token)
                 assert frame is not None
             except N2GError as err:
                 assert len(str(err).splitlines()) <= 1
