@@ -52,13 +52,15 @@ def evaluate(model: LoadedModel, graphs: Sequence[NeuronGraph], fit: ExemplarSet
     sample = evaluation.random_windows()
     lengths = [int(n) for n in sample["lengths"]]
     random_tokens = [sample["tokens"][r, :length].tolist() for r, length in enumerate(lengths)]
-    vocabularies: dict[str, Vocabulary] = {}
+    keyed: dict[str, tuple[Vocabulary, list[list[str]]]] = {}  # per token matching: its vocabulary, random keys
     out = []
     for layer in sorted(wanted):
         layer_truth = truth.layer_truth(layer)
         for graph in (g for g in fitted if g.layer == layer):
-            vocab = vocabularies.setdefault(graph.token_matching, Vocabulary(model.tokenizer, graph.token_matching))
-            random_keys = [vocab.keys(tokens) for tokens in random_tokens]
+            if graph.token_matching not in keyed:
+                vocab = Vocabulary(model.tokenizer, graph.token_matching)
+                keyed[graph.token_matching] = vocab, [vocab.keys(tokens) for tokens in random_tokens]
+            vocab, random_keys = keyed[graph.token_matching]
             out.append(_evaluate_one(graph, fit, evaluation, vocab, random_keys, layer_truth[graph.neuron]))
     return out
 
