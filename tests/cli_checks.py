@@ -40,3 +40,17 @@ def assert_one_line_error(capsys: pytest.CaptureFixture, argv: Sequence[str], ex
     assert len(err.splitlines()) == 1, err
     assert expected in err, err
     return err
+
+
+def search_error(capsys: pytest.CaptureFixture, argv: Sequence[str], expected: str) -> str:
+    """`assert_one_line_error` for `n2g-search`."""
+    from n2g.cli.search import main
+
+    return assert_one_line_error(capsys, argv, expected, main=main, prog="n2g-search")
+
+
+def write_cypher(directory: Path, text: str, name: str = "q.cypher") -> str:
+    """A Cypher file for `--cypher`, written into `directory`; returns its path."""
+    path = directory / name
+    path.write_text(text, encoding="utf-8")
+    return str(path)

@@ -14,7 +14,7 @@ from ingest.store import snapshot
 from ingest.store_loader import GraphSource, load_graphs
 from n2g.cli.main import main as n2g
 from n2g.cli.search import main as search
-from tests.cli_checks import assert_one_line_error
+from tests.cli_checks import search_error, write_cypher
 from tests.factories import SETTINGS, TINY_TEXT, make_graph, planted_graphs, tiny_text_store, write_graph_directory
 from tests.integration.neo4j.helpers import command, wait_for_the_lock_out_to_end
 
@@ -33,16 +33,6 @@ def served(neo4j_store, tiny_model_dir: Path, tmp_path: Path):
     load_graphs(neo4j_store, GraphSource(write_graph_directory(tmp_path / "text", graphs, {**SETTINGS, "model": spec})),
                 progress=False)
     return neo4j_store, spec
-
-
-def search_error(capsys: pytest.CaptureFixture, argv: list[str], expected: str) -> str:
-    return assert_one_line_error(capsys, argv, expected, main=search, prog="n2g-search")
-
-
-def write_cypher(tmp_path: Path, text: str, name: str = "q.cypher") -> str:
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return str(path)
 
 
 def searches(spec: str) -> list[list[str]]:

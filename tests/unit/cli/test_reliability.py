@@ -12,7 +12,7 @@ import pytest
 from ingest.store import open_store, snapshot
 from n2g.cli.main import main as n2g
 from n2g.cli.search import main as search
-from tests.cli_checks import assert_one_line_error
+from tests.cli_checks import assert_one_line_error, search_error, write_cypher
 from tests.factories import make_graph, write_graph_directory
 
 
@@ -21,16 +21,6 @@ def store_copy(planted_db: Path, tmp_path: Path) -> Path:
     copy = tmp_path / "n2g.lbdb"
     shutil.copy(planted_db, copy)
     return copy
-
-
-def search_error(capsys: pytest.CaptureFixture, argv: list[str], expected: str) -> str:
-    return assert_one_line_error(capsys, argv, expected, main=search, prog="n2g-search")
-
-
-def write_cypher(tmp_path: Path, text: str, name: str = "q.cypher") -> str:
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return str(path)
 
 
 # 1 -----------------------------------------------------------------------------------------------------------------
