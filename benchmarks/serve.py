@@ -26,14 +26,12 @@ import http.client
 import importlib.util
 import json
 import random
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -43,6 +41,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]  # `que
 
 from ingest.store import open_store  # noqa: E402
 from n2g.cli.guard import run_guarded  # noqa: E402
+from n2g.serve.process import running_server  # noqa: E402
 from queries.request import SearchRequest, execute  # noqa: E402
 from queries.search import NeuronSearch  # noqa: E402
 
@@ -78,7 +77,7 @@ def _run(args: argparse.Namespace) -> int:
         bench = _store_benchmark()
         path = Path(tempfile.mkdtemp(prefix="n2g-serve-bench-")) / "bench.lbdb"
         with open_store(str(path)) as writer:
-            bench.load(writer, bench.make_model(args.neurons, 12, args.seed), bench.DEFAULT_BATCH, bench.Timers())
+            bench.load(writer, bench.make_model(args.neurons, 12, args.seed), bench.DEFAULT_BATCH)
         db = str(path)
     else:
         db = args.db
@@ -89,38 +88,6 @@ def _run(args: argparse.Namespace) -> int:
 # --- a real server, asked over HTTP ---------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@contextmanager
-def served(db: str) -> Iterator[int]:
-    port = free_port()
-    log = tempfile.TemporaryFile(mode="w+")
-    process = subprocess.Popen([str(BIN / "n2g"), "serve", "--db", db, "--port", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=log, text=True)
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    log.seek(0)
-                    raise RuntimeError(f"n2g serve did not start: {log.read()[-2000:]}") from None
-                time.sleep(0.2)
-        yield port
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
 
 
 class Client:
@@ -210,7 +177,7 @@ def measure(db: str, args: argparse.Namespace) -> dict[str, Any]:
         asked = arguments(search, args.repeats, args.seed)
         model, neurons, tokens, combos = asked["model"], asked["neurons"], asked["tokens"], asked["combos"]
         per = [None] * args.repeats
-        with served(db) as port:
+        with running_server(db) as port:
             client = Client(port)
 
             def pages(make: Callable[[Any], str], items: list[Any]) -> dict[str, float]:

@@ -6,10 +6,6 @@ text and clicks a token; screenshots of each step are kept in the test's tempora
 from __future__ import annotations
 
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,19 +13,13 @@ from typing import Any
 import pytest
 
 from n2g.cli.main import main
+from n2g.serve.process import running_server
 from queries.search import NeuronSearch
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--disable-dev-shm-usage"]
-BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -43,30 +33,9 @@ def store(tiny_model_dir: Path, small_corpus_dir: Path, tmp_path_factory: pytest
 
 @pytest.fixture(scope="module")
 def server(store: Path) -> Iterator[str]:
-    port = free_port()
-    log = (store / "serve.log").open("w")
-    process = subprocess.Popen([str(BIN / "n2g"), "serve", "--db", str(store / "n2g.lbdb"), "--port", str(port),
-                                "--work-dir", str(store / "work")], stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(f"n2g serve did not start: {(store / 'serve.log').read_text()}") from None
-                time.sleep(0.3)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+    with running_server(str(store / "n2g.lbdb"), "--work-dir", str(store / "work"),
+                        log_path=store / "serve.log") as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture(scope="module")
