@@ -260,6 +260,9 @@ def _bridge(name: str, hf_model: Any, tokenizer: Any, device: torch.device, dtyp
         bridge = TransformerBridge.boot_transformers(name, hf_model=hf_model, tokenizer=tokenizer,
                                                      device=str(device), dtype=dtype)
     bridge.eval()
+    # n2g never trains: frozen weights let the one backward pass (the pivot sweep's input gradients) skip what only
+    # weight gradients need (layer 15 of SmolLM2: -14% memory, the same gradients)
+    bridge.requires_grad_(False)
     return bridge
 
 

@@ -14,7 +14,7 @@ from n2g.fit.prompt import Prompt
 from n2g.graphs.neuron_graph import GAP, NeuronGraph
 from n2g.graphs.prediction import GraphMatcher
 from n2g.model.loading import LoadedModel
-from n2g.model.probe import LayerProbe
+from n2g.model.probe import GRADIENT_LAYERS, LayerProbe, gradient_budget
 from n2g.model.token_keys import Vocabulary
 
 LAYER = 1
@@ -166,3 +166,14 @@ def test_a_substitute_needs_its_sources_pattern_to_end_somewhere(tiny_model: Loa
     root.children[0].end_activation = None  # no end left on the source's path
     assert not add_substitute(graph, Substitute(source, 78, 1.2), vocab)
     assert graph.find_root(vocab.keys([78])[0]) is None
+
+
+def test_gradient_batches_are_bounded_in_tokens_times_layers(tiny_model: LoadedModel) -> None:
+    """A backward pass holds every layer up to its target: deeper layers get proportionally fewer tokens per pass,
+    so a fitting task's memory does not grow with depth (and the model's weights are frozen: no weight gradients)."""
+    assert gradient_budget(4096, 0) == gradient_budget(4096, GRADIENT_LAYERS - 1) == 4096
+    assert gradient_budget(4096, 29) == 4096 * GRADIENT_LAYERS // 30
+    for layer in range(64):
+        assert gradient_budget(4096, layer) * (layer + 1) <= 4096 * GRADIENT_LAYERS
+    assert gradient_budget(1, 63) == 1
+    assert not any(p.requires_grad for p in tiny_model.bridge.parameters())
