@@ -42,6 +42,8 @@ from n2g.specs import format_index_spec, portable_spec
 
 log = logging.getLogger(__name__)
 _VOLATILE = ("batch_size", "checkpoint_every_s", "sparse_merge")  # settings that do not change the result
+QUANTILES_NOT_CHUNKED = ("--quantile-windows needs a second pass over the corpus after the top-k one, which mining "
+                         "with --ray does not run: mine without --ray, or without --quantile-windows")
 
 
 def fingerprint(model: LoadedModel, corpus: str, config: MiningConfig) -> dict[str, Any]:
@@ -129,8 +131,7 @@ def mine_exemplars(model: LoadedModel, corpus: str, out_dir: str | Path, config:
     if not config.layers:
         raise N2GError("no layers to mine")
     if executor is not None and config.quantile_windows:
-        raise N2GError("--quantile-windows needs a second pass over the corpus after the top-k one, which mining "
-                       "with --ray does not run: mine without --ray, or without --quantile-windows")
+        raise N2GError(QUANTILES_NOT_CHUNKED)
     _check_fits_model(model, config)
     settings = fingerprint(model, corpus, config)
     with directory_lock(out, "n2g exemplars"):
