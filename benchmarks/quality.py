@@ -4,10 +4,10 @@
 evaluation part (seeded by a hash of each document's text, `--eval-fraction` of the documents to evaluation).
 Exemplars of the fitting part train the graphs and both baselines (token lookup, 5-gram), all of their windows;
 every score is on the evaluation part: its own top `--eval-top-k` windows per neuron (held-out) and its random
-windows (random text). Fitting switches (`--top-k`, `--max-tokens`, `--corpus`, `--token-matching`) change only the
-fitting part, so their scores are comparable. Per layer: precision, recall and F1 of each predictor on both, the
-median held-out firing positions per neuron, a bootstrap 95% interval of each layer's mean F1; overall
-`min_layer_recall`, `min_layer_f1`, `min_layer_random_f1` (N2G) and the seconds of each stage.
+windows (random text). Fitting switches (`--top-k`, `--quantile-windows`, `--max-tokens`, `--corpus`,
+`--token-matching`) change only the fitting part, so their scores are comparable. Per layer: precision, recall and
+F1 of each predictor on both, the median held-out firing positions per neuron, a bootstrap 95% interval of each
+layer's mean F1; overall `min_layer_recall`, `min_layer_f1`, `min_layer_random_f1` (N2G) and the seconds of each stage.
 
 `--protocol report` (the earlier benchmark, kept for continuity): the quality report (`n2g report --paper-mode`):
 held-out windows are the other documents among each neuron's own top windows, and the paper's modes beside ours.
@@ -59,6 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", default=None, help="work/report directory (default: a new temporary directory)")
     parser.add_argument("--protocol", choices=("split", "report"), default="split")
     parser.add_argument("--top-k", type=int, default=MiningConfig.top_k, help="fitting windows per neuron (split)")
+    parser.add_argument("--quantile-windows", type=int, default=MiningConfig.quantile_windows, metavar="N",
+                        help="fitting windows per neuron in each decile of window max / a_max from --quantile-from "
+                        "up, besides the top-k (split; 0: off)")
+    parser.add_argument("--quantile-from", type=float, default=MiningConfig.quantile_from, metavar="RATIO",
+                        help="lowest decile --quantile-windows samples (split)")
     parser.add_argument("--token-matching", choices=MATCHING_MODES, default=FitConfig.token_matching)
     parser.add_argument("--eval-fraction", type=float, default=MiningConfig.eval_fraction)
     parser.add_argument("--eval-top-k", type=int, default=100, help="evaluation top windows per neuron (split)")
@@ -98,7 +103,8 @@ def split_protocol(model: LoadedModel, layers: list[int], out: Path, args: argpa
     neurons = sample_neurons(layers, model.d_mlp, args.neurons_per_layer, args.seed)
     union = tuple(sorted({n for chosen in neurons.values() for n in chosen}))
     base = MiningConfig(layers=tuple(layers), neurons=union, seed=args.seed, eval_fraction=args.eval_fraction)
-    fit_mining = replace(base, corpus_part="fit", top_k=args.top_k, max_tokens=args.max_tokens)
+    fit_mining = replace(base, corpus_part="fit", top_k=args.top_k, max_tokens=args.max_tokens,
+                         quantile_windows=args.quantile_windows, quantile_from=args.quantile_from)
     eval_mining = replace(base, corpus_part="eval", top_k=args.eval_top_k, max_tokens=args.eval_tokens,
                           max_windows_per_doc=0, n_random_windows=args.eval_random_windows)  # every eval token
     eval_dir = Path(args.eval_exemplars) if args.eval_exemplars else out / "eval-exemplars"
@@ -132,6 +138,8 @@ def split_protocol(model: LoadedModel, layers: list[int], out: Path, args: argpa
             "device": model.device.type,
             "split": {"by": "document (hash of its text)", "eval_fraction": args.eval_fraction, "seed": args.seed,
                       "fit_tokens": fit_manifest["tokens"], "fit_top_k": args.top_k,
+                      **({"fit_quantile_windows": args.quantile_windows, "fit_quantile_from": args.quantile_from}
+                         if args.quantile_windows else {}),
                       "eval_top_k": args.eval_top_k, "eval_tokens": eval_set.manifest["tokens"],
                       "eval_random_windows": args.eval_random_windows},
             "token_matching": args.token_matching, "neurons_per_layer": args.neurons_per_layer,

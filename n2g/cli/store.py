@@ -24,6 +24,7 @@ from n2g.cli.options import (
 )
 from n2g.errors import N2GError
 from n2g.exemplars.miner import MiningConfig
+from n2g.exemplars.run import QUANTILES_NOT_CHUNKED
 from n2g.fit.fitter import FitConfig
 
 DB_HELP = (f"LadybugDB file (default: {DEFAULT_DB} in the working directory) or a Neo4j address "
@@ -77,6 +78,8 @@ def ingest(**values: Any) -> int:
                        "hand: give one of them")
     if values["ray_workers"] and not values["ray_address"]:
         raise N2GError("--ray-workers needs --ray")
+    if values["ray_address"] and values["quantile_windows"]:
+        raise N2GError(QUANTILES_NOT_CHUNKED)
     with writing_store(values["db"]) as store, ExitStack() as stack:
         model_config = build_config(ModelConfig, values)
         workers = None

@@ -42,6 +42,19 @@ LAYER_TENSORS = {
     "a_max": "[neuron] float32 max activation over the whole corpus",
     "fire_count": "[neuron] int64 tokens with activation > fire_threshold",
 }
+# With `MiningConfig.quantile_windows` N, a shard also holds the quantile sample (`n2g.exemplars.quantiles`): per
+# neuron D x N slots, D the deciles sampled, highest decile first
+QUANTILE_TENSORS = {
+    "quantile_deciles": "[neuron, D x N] int64 decile of window max / a_max (-1: empty slot)",
+    "quantile_values": "[neuron, D x N] float32 window max (-inf: empty slot)",
+    "quantile_window_ids": "[neuron, D x N] int64 window id (-1: empty slot)",
+    "quantile_doc_index": "[neuron, D x N] int64 line of documents.txt",
+    "quantile_starts": "[neuron, D x N] int64 token offset of the window in its document",
+    "quantile_lengths": "[neuron, D x N] int64 real tokens in the window",
+    "quantile_peak_pos": "[neuron, D x N] int64 position of the window max",
+    "quantile_tokens": "[neuron, D x N, window_len] int32 token ids (no BOS)",
+    "quantile_acts": "[neuron, D x N, window_len] float32 the neuron's activation at every token (0 past `lengths`)",
+}
 
 
 def layer_file(out_dir: Path, layer: int) -> Path:
@@ -98,7 +111,8 @@ def load_checkpoint(out_dir: Path) -> dict[str, Any] | None:
 
 @dataclass
 class NeuronExemplars:
-    """One neuron's top-k windows, strongest first; empty slots removed."""
+    """One neuron's top-k windows, strongest first, then, when asked for, its `quantile_windows` quantile windows
+    (highest decile first); empty slots removed."""
 
     layer: int
     neuron: int
@@ -110,6 +124,7 @@ class NeuronExemplars:
     peak_pos: list[int]
     documents: list[str]  # name of each window's document
     starts: list[int]
+    quantile_windows: int = 0  # the last this many windows are the quantile sample's
 
 
 def _load_shard(path: Path) -> dict[str, torch.Tensor]:
@@ -157,24 +172,35 @@ class ExemplarSet:
             self._documents = (self.dir / DOCUMENTS).read_text(encoding="utf-8").splitlines()
         return self._documents
 
-    def neuron(self, layer: int, neuron: int) -> NeuronExemplars:
+    def neuron(self, layer: int, neuron: int, quantiles: bool = False) -> NeuronExemplars:
+        """The neuron's top-k windows, and with `quantiles` its quantile sample after them (where it was mined)."""
         shard = self.layer(layer)
         rows = (shard["neurons"] == neuron).nonzero()
         if rows.numel() == 0:
             raise N2GError(f"neuron {layer}:{neuron} not in {self.dir} "
                            f"(it has neurons {self.manifest['neurons_spec']})")
         row = int(rows[0, 0])
-        filled = (shard["window_ids"][row] >= 0).nonzero().squeeze(1).tolist()
-        lengths = shard["lengths"][row].tolist()
         names = self.document_names()
-        if int(shard["doc_index"][row].max()) >= len(names):
-            raise N2GError(f"{self.dir / DOCUMENTS} is shorter than the shards say: the directory is damaged")
+        top = self._windows(shard, row, "", names)
+        sample = self._windows(shard, row, "quantile_", names) if quantiles and "quantile_window_ids" in shard else {}
         return NeuronExemplars(
             layer=layer, neuron=neuron, a_max=float(shard["a_max"][row]),
             fire_rate=float(shard["fire_count"][row]) / max(1, int(self.manifest["tokens"])),
-            values=shard["values"][row, filled],
-            tokens=[shard["tokens"][row, i, : lengths[i]].tolist() for i in filled],
-            acts=[shard["acts"][row, i, : lengths[i]] for i in filled],
-            peak_pos=[int(shard["peak_pos"][row, i]) for i in filled],
-            documents=[names[int(shard["doc_index"][row, i])] for i in filled],
-            starts=[int(shard["starts"][row, i]) for i in filled])
+            values=torch.cat([top["values"], *([sample["values"]] if sample else [])]),
+            **{name: top[name] + sample.get(name, []) for name in ("tokens", "acts", "peak_pos", "documents",
+                                                                   "starts")},
+            quantile_windows=len(sample.get("tokens", [])))
+
+    def _windows(self, shard: dict[str, torch.Tensor], row: int, prefix: str, names: list[str]) -> dict[str, Any]:
+        """The filled slots of one neuron's top-k (`prefix` "") or quantile sample ("quantile_")."""
+        filled = (shard[f"{prefix}window_ids"][row] >= 0).nonzero().squeeze(1).tolist()
+        lengths = shard[f"{prefix}lengths"][row].tolist()
+        doc_index = shard[f"{prefix}doc_index"][row]
+        if doc_index.numel() and int(doc_index.max()) >= len(names):
+            raise N2GError(f"{self.dir / DOCUMENTS} is shorter than the shards say: the directory is damaged")
+        return {"values": shard[f"{prefix}values"][row, filled],
+                "tokens": [shard[f"{prefix}tokens"][row, i, : lengths[i]].tolist() for i in filled],
+                "acts": [shard[f"{prefix}acts"][row, i, : lengths[i]] for i in filled],
+                "peak_pos": [int(shard[f"{prefix}peak_pos"][row, i]) for i in filled],
+                "documents": [names[int(doc_index[i])] for i in filled],
+                "starts": [int(shard[f"{prefix}starts"][row, i]) for i in filled]}

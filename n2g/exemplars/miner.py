@@ -18,6 +18,7 @@ import torch
 
 from n2g.config import setting
 from n2g.exemplars.corpus import CorpusPart
+from n2g.exemplars.quantiles import DECILES, QuantileWindows
 from n2g.exemplars.random_sample import WindowSample
 from n2g.exemplars.topk import BatchContext, RunningTopK, Scratch, ShortRows, context_hashes
 from n2g.exemplars.windows import WindowBatch
@@ -28,6 +29,13 @@ from n2g.model.loading import LoadedModel
 def chain_digest(previous: str, tokens: np.ndarray) -> str:
     """Extend a digest chain by one window's int64 token ids."""
     return hashlib.blake2b(previous.encode() + tokens.astype(np.int64).tobytes(), digest_size=16).hexdigest()
+
+
+def batch_digest(previous: str, batch: WindowBatch) -> str:
+    """Extend a digest chain by each window of a batch, in order."""
+    for row, length in enumerate(batch.lengths.tolist()):
+        previous = chain_digest(previous, batch.content[row, :length].numpy())
+    return previous
 
 
 # What "chosen by device" means for mining: a small budget on CPU (spread over more files by a cap per document, since
@@ -66,6 +74,12 @@ class MiningConfig:
     text_field: str = setting("text", "field holding the text in .jsonl/.parquet/datasets")
     checkpoint_every_s: float = setting(60.0, "seconds between checkpoints (0: after every batch)",
                                         flag="--checkpoint-every", minimum=0.0, metavar="SECONDS")
+    quantile_windows: int = setting(0, "windows kept per neuron in each decile of window peak / a_max from "
+                                    "--quantile-from up, besides the top-k, as more fitting evidence (a second pass "
+                                    "over the corpus; 0: off)", minimum=0, metavar="N")
+    quantile_from: float = setting(0.5, "lowest decile of window peak / a_max that --quantile-windows samples (0.5: "
+                                   "the deciles where the neuron fires; lower adds windows where it does not)",
+                                   minimum=0.0, maximum=0.9, metavar="RATIO")
     sparse_merge: bool | None = setting(None, "sparse top-k merge (None: by device, sparse on CPU); results "
                                         "are identical either way", cli=False)
 
@@ -78,9 +92,15 @@ class MiningConfig:
                        else self.max_windows_per_doc,
                        batch_size=DEVICE_BATCH_SIZE[kind] if self.batch_size is None else self.batch_size)
 
+    @property
+    def lowest_decile(self) -> int:
+        """The first decile `quantile_windows` samples (`quantile_from` rounded to a tenth)."""
+        return min(DECILES - 1, max(0, round(self.quantile_from * DECILES)))
+
 
 class LayerRecorder:
-    """Forward hook on one layer's `hook_post`: updates that layer's top-k and firing counts."""
+    """Forward hook on one layer's `hook_post`: updates that layer's top-k and firing counts, or, in the second pass
+    of `MiningConfig.quantile_windows`, only its quantile sample."""
 
     def __init__(self, layer: int, d_mlp: int, config: MiningConfig, model: LoadedModel, is_last: bool) -> None:
         self.layer, self.is_last = layer, is_last
@@ -91,6 +111,7 @@ class LayerRecorder:
         self.topk = RunningTopK(config.top_k, n_neurons, config.window_len, model.device, config.sparse_merge)
         self.fire_count = torch.zeros(n_neurons, dtype=torch.int64, device=model.device)
         self.batch: BatchContext | None = None
+        self.quantiles: QuantileWindows | None = None  # set for the second pass (`ExemplarMiner.start_quantiles`)
 
     def __call__(self, activation: torch.Tensor, hook: Any = None) -> None:
         """`activation`: [batch, bos + window_len, d_mlp]. Only the short windows' rows are masked past their
@@ -101,8 +122,11 @@ class LayerRecorder:
             acts = acts.index_select(2, self.neuron_index)
         short = self.batch.short() if self.batch.padded else None
         short_acts = short.masked(acts) if short is not None else None
-        self.fire_count += self._fired(acts, short, short_acts)
-        self.topk.update(acts, self.batch, short_acts)
+        if self.quantiles is not None:
+            self.quantiles.update(acts, self.batch, short_acts, self.topk.scratch)
+        else:
+            self.fire_count += self._fired(acts, short, short_acts)
+            self.topk.update(acts, self.batch, short_acts)
         if self.is_last:
             raise StopForward
 
@@ -133,6 +157,15 @@ class ExemplarMiner:
         self.windows_done = 0
         self.tokens_done = 0
         self.digest = ""  # chained over every processed window's tokens: a resume checks the corpus is unchanged
+        self.second: PassProgress | None = None  # the quantile pass's progress, once it started
+
+    def start_quantiles(self) -> None:
+        """After the top-k pass: from here on `process` only offers windows to each layer's quantile sample."""
+        config = self.config
+        for recorder in self.recorders.values():
+            recorder.quantiles = QuantileWindows.after(recorder.topk, config.quantile_windows, config.lowest_decile,
+                                                       config.seed)
+        self.second = PassProgress()
 
     def process(self, batch: WindowBatch) -> None:
         context = self.context(batch)
@@ -141,17 +174,25 @@ class ExemplarMiner:
         hooks = [(neuron_hook_name(layer), rec) for layer, rec in self.recorders.items()]
         with torch.inference_mode():
             run_until_stopped(self.model.bridge, batch.tokens.to(self.model.device, non_blocking=True), hooks)
+        if self.second is not None:
+            self.second.add(batch)
+            return
         self.sample.offer(batch)
-        for row, length in enumerate(batch.lengths.tolist()):
-            self.digest = chain_digest(self.digest, batch.content[row, :length].numpy())
+        self.digest = batch_digest(self.digest, batch)
         self.windows_done += len(batch.lengths)
         self.tokens_done += batch.n_tokens
 
     def state(self) -> dict[str, Any]:
-        return {"windows_done": self.windows_done, "tokens_done": self.tokens_done, "digest": self.digest,
-                "sample": self.sample.state(),
-                "layers": {layer: {"topk": rec.topk.state_dict(), "fire_count": rec.fire_count.cpu()}
-                           for layer, rec in self.recorders.items()}}
+        state = {"windows_done": self.windows_done, "tokens_done": self.tokens_done, "digest": self.digest,
+                 "sample": self.sample.state(),
+                 "layers": {layer: {"topk": rec.topk.state_dict(), "fire_count": rec.fire_count.cpu()}
+                            for layer, rec in self.recorders.items()}}
+        if self.second is not None:
+            state["quantiles"] = {"windows_done": self.second.windows_done, "tokens_done": self.second.tokens_done,
+                                  "digest": self.second.digest,
+                                  "layers": {layer: rec.quantiles.state_dict() for layer, rec in self.recorders.items()
+                                             if rec.quantiles is not None}}
+        return state
 
     def context(self, batch: WindowBatch) -> BatchContext:
         """What every layer's hook needs about the batch besides its activations, on the model's device."""
@@ -195,6 +236,13 @@ class ExemplarMiner:
         for layer, rec in self.recorders.items():
             rec.topk.load_state_dict(state["layers"][layer]["topk"])
             rec.fire_count.copy_(state["layers"][layer]["fire_count"])
+        second = state.get("quantiles")
+        if second is not None:  # checkpointed during the quantile pass
+            self.start_quantiles()
+            self.second = PassProgress(second["windows_done"], second["tokens_done"], second["digest"])
+            for layer, rec in self.recorders.items():
+                assert rec.quantiles is not None
+                rec.quantiles.load_state_dict(second["layers"][layer])
 
     def layer_shard(self, layer: int) -> dict[str, torch.Tensor]:
         """The layer's tensors, neuron-major, as described by `exemplar_store.LAYER_TENSORS`."""
@@ -205,4 +253,20 @@ class ExemplarMiner:
                  ("values", "window_ids", "doc_index", "starts", "lengths", "peak_pos", "tokens", "acts")}
         shard.update(neurons=torch.tensor(list(neurons), dtype=torch.int64), a_max=top["values"][:, 0].clone(),
                      fire_count=rec.fire_count.cpu())
+        if rec.quantiles is not None:
+            shard.update(rec.quantiles.shard())
         return shard
+
+
+@dataclass
+class PassProgress:
+    """How far the quantile pass got: it must end where the top-k pass did, over the same windows."""
+
+    windows_done: int = 0
+    tokens_done: int = 0
+    digest: str = ""
+
+    def add(self, batch: WindowBatch) -> None:
+        self.digest = batch_digest(self.digest, batch)
+        self.windows_done += len(batch.lengths)
+        self.tokens_done += batch.n_tokens

@@ -42,6 +42,8 @@ from n2g.specs import format_index_spec, portable_spec
 
 log = logging.getLogger(__name__)
 _VOLATILE = ("batch_size", "checkpoint_every_s", "sparse_merge")  # settings that do not change the result
+QUANTILES_NOT_CHUNKED = ("--quantile-windows needs a second pass over the corpus after the top-k one, which mining "
+                         "with --ray does not run: mine without --ray, or without --quantile-windows")
 
 
 def fingerprint(model: LoadedModel, corpus: str, config: MiningConfig) -> dict[str, Any]:
@@ -49,6 +51,9 @@ def fingerprint(model: LoadedModel, corpus: str, config: MiningConfig) -> dict[s
     settings = dataclasses.asdict(config)
     for volatile in _VOLATILE:
         settings.pop(volatile)
+    if not config.quantile_windows:  # off: recorded as before the option existed
+        settings.pop("quantile_windows")
+        settings.pop("quantile_from")
     if config.corpus_part == "all":  # the whole corpus: recorded as before the split existed
         settings.pop("corpus_part")
         settings.pop("eval_fraction")
@@ -125,6 +130,8 @@ def mine_exemplars(model: LoadedModel, corpus: str, out_dir: str | Path, config:
     config = config.for_device(executor.device_type if executor is not None else model.device.type)
     if not config.layers:
         raise N2GError("no layers to mine")
+    if executor is not None and config.quantile_windows:
+        raise N2GError(QUANTILES_NOT_CHUNKED)
     _check_fits_model(model, config)
     settings = fingerprint(model, corpus, config)
     with directory_lock(out, "n2g exemplars"):
@@ -151,8 +158,10 @@ def _mine(model: LoadedModel, corpus: str, out: Path, config: MiningConfig, sett
             _sweep_chunks(miner, stream, out, settings, progress, executor)
         if miner.windows_done == 0:
             raise N2GError(f"corpus {corpus!r} gave no text: no window of at least {config.min_window_len} tokens")
-        _save(out, settings, miner)  # a kill while the shards are written loses nothing
         documents = stream.documents_read
+    if config.quantile_windows:
+        _quantile_sweep(miner, window_stream(model, corpus, config, lambda name: None), out, settings, progress)
+    _save(out, settings, miner)  # a kill while the shards are written loses nothing
     return _write_results(miner, documents, out, settings)
 
 
@@ -197,15 +206,16 @@ def deferred_interrupt() -> Iterator[Callable[[], bool]]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _skip_processed(windows: Iterator[Window], miner: ExemplarMiner) -> Iterator[Window]:
-    """Advance past the windows a resumed checkpoint already holds, checking they are the same windows."""
+def _skip_processed(windows: Iterator[Window], count: int, expected: str) -> Iterator[Window]:
+    """Advance past the `count` windows a resumed checkpoint already holds, checking they are the same windows (the
+    digest chain over them is `expected`)."""
     digest = ""
-    for _ in range(miner.windows_done):
+    for _ in range(count):
         window = next(windows, None)
         if window is None:
             break
         digest = chain_digest(digest, np.asarray(window.tokens, dtype=np.int64))
-    if digest != miner.digest:
+    if digest != expected:
         raise N2GError("the corpus changed since this run was checkpointed (its first windows differ): "
                        "restore it, or delete the --out directory to start over")
     return windows
@@ -213,12 +223,32 @@ def _skip_processed(windows: Iterator[Window], miner: ExemplarMiner) -> Iterator
 
 def _sweep(miner: ExemplarMiner, stream: WindowStream, out: Path, settings: dict[str, Any],
            progress: bool) -> None:
+    windows = _skip_processed(iter(stream), miner.windows_done, miner.digest)
+    _run_batches(miner, windows, miner.tokens_done, "exemplars", out, settings, progress)
+
+
+def _quantile_sweep(miner: ExemplarMiner, stream: WindowStream, out: Path, settings: dict[str, Any],
+                    progress: bool) -> None:
+    """The second pass of `MiningConfig.quantile_windows` (`n2g.exemplars.quantiles`), over the windows of the
+    first, with checkpoints and resume as the first's."""
+    if miner.second is None:
+        miner.start_quantiles()
+    second = miner.second
+    assert second is not None
+    windows = _skip_processed(iter(stream), second.windows_done, second.digest)
+    _run_batches(miner, windows, second.tokens_done, "quantiles", out, settings, progress)
+    if (second.windows_done, second.digest) != (miner.windows_done, miner.digest):
+        raise N2GError("the corpus changed while it was mined (the quantile pass read other windows than the top-k "
+                       "pass): restore it, or delete the --out directory to start over")
+
+
+def _run_batches(miner: ExemplarMiner, windows: Iterator[Window], tokens_done: int, what: str, out: Path,
+                 settings: dict[str, Any], progress: bool) -> None:
+    """Process `windows` in batches, with a progress bar and checkpoints (`_checkpoint_when_due`)."""
     config = miner.config
-    windows = _skip_processed(iter(stream), miner)
     batches = prefetch(window_batches(windows, miner.model, config))
-    bar = tqdm(total=config.max_tokens or None, initial=miner.tokens_done, unit="tok", unit_scale=True,
-               disable=not progress, desc=f"exemplars L{format_index_spec(list(config.layers))}",
-               mininterval=1.0)
+    bar = tqdm(total=config.max_tokens or None, initial=tokens_done, unit="tok", unit_scale=True,
+               disable=not progress, desc=f"{what} L{format_index_spec(list(config.layers))}", mininterval=1.0)
     last_save = time.monotonic()
     with deferred_interrupt() as interrupted, bar:
         for batch in batches:
@@ -264,7 +294,7 @@ def _sweep_chunks(miner: ExemplarMiner, stream: WindowStream, out: Path, setting
     config = miner.config
     remaining = config.max_tokens - miner.tokens_done if config.max_tokens else None
     size = chunk_windows(config, executor.workers, remaining)
-    windows = _skip_processed(iter(stream), miner)
+    windows = _skip_processed(iter(stream), miner.windows_done, miner.digest)
     estimate = -(-remaining // (size * config.window_len)) if remaining else None
     bar = tqdm(total=estimate, unit="task", disable=not progress, mininterval=1.0,
                desc=f"exemplars L{format_index_spec(list(config.layers))} on {executor.workers} workers")
@@ -298,7 +328,8 @@ def _write_results(miner: ExemplarMiner, documents: int, out: Path, settings: di
                 "layers_spec": format_index_spec(list(config.layers)), "neurons": neurons,
                 "neurons_spec": format_index_spec(neurons), "d_mlp": model.d_mlp, "n_layers": model.n_layers,
                 "tokens": miner.tokens_done, "windows": miner.windows_done, "documents": documents,
-                "hook": NEURON_HOOK, "tensors": store.LAYER_TENSORS}
+                "hook": NEURON_HOOK,
+                "tensors": store.LAYER_TENSORS | (store.QUANTILE_TENSORS if config.quantile_windows else {})}
     save_json(out / MANIFEST, manifest)  # written last: its presence means every file is whole
     store.remove_leftovers(out)
     return manifest

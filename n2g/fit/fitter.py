@@ -288,7 +288,9 @@ class LayerFitter:
     def fit(self, neurons: Sequence[int]) -> list[NeuronGraph]:
         """Graphs for these neurons (in this order), every stage batched over all of them."""
         ctx, config = self.context, self.config
-        exemplars = {n: self.exemplars.neuron(ctx.layer, n) for n in neurons}
+        # with the quantile sample where it was mined (`MiningConfig.quantile_windows`): more windows where the neuron
+        # fires, split by document with the top-k ones, so they train and test alike
+        exemplars = {n: self.exemplars.neuron(ctx.layer, n, quantiles=True) for n in neurons}
         graphs = {n: self._empty_graph(ex) for n, ex in exemplars.items()}
         live = [n for n in neurons if graphs[n].status == "fitted"]
         splits = {n: config.split_for(exemplars[n]) for n in live}
@@ -364,9 +366,12 @@ class LayerFitter:
             train_windows=len(train_idx), test_windows=len(test_idx), split=split_kind, prompts=len(prompts),
             unpruned=sum(p.source == "unpruned" for p in prompts),
             mean_prompt_tokens=float(np.mean([len(p.tokens) for p in prompts])) if prompts else None,
-            augmented=n_augmented, pivot_at_first_position=sum(p == 0 for p in ex.peak_pos),
+            augmented=n_augmented,
+            pivot_at_first_position=sum(p == 0 for p in ex.peak_pos[: len(ex.peak_pos) - ex.quantile_windows]),
             mask_token=self.context.mask.text, fire_rate=ex.fire_rate,
-            firing_rate=firing_rate(ctx.random_truth[ex.neuron], ex.a_max, graph.activation_threshold))
+            firing_rate=firing_rate(ctx.random_truth[ex.neuron], ex.a_max, graph.activation_threshold),
+            quantile_windows=sum(i >= len(ex.tokens) - ex.quantile_windows for i in train_idx)
+            if ex.quantile_windows else None)
         if not graph.roots:
             graph.status = "failed"
             graph.reason = f"no training window reaches {graph.activation_threshold} x a_max"

@@ -245,6 +245,7 @@ class GraphStats:
     ends_dropped: int | None = None  # pattern check: imprecise ends dropped
     swept: int | None = None  # roots the pivot sweep added
     random_windows_scored: int | None = None
+    quantile_windows: int | None = None  # training windows from the quantile sample (`MiningConfig.quantile_windows`)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form, in the order the fitter has always written the keys."""

@@ -64,6 +64,8 @@ def test_version_and_help_exit_zero(capsys) -> None:
     (["exemplars", "--out", "y", "--seed", str(2**64)], "not in the range"),
     (["fit", "--exemplars", "x", "--out", "y", "--split", "bogus"], "'bogus' is not one of 'document', 'window'"),
     (["nonsense"], "No such command 'nonsense'"),
+    (["exemplars", "--out", "y", "--quantile-from", "0.95"], "not in the range"),
+    (["ingest", "--ray", "local", "--quantile-windows", "5"], "--quantile-windows needs a second pass"),
 ])
 def test_bad_options_are_one_line(capsys, argv: list[str], expected: str) -> None:
     assert_one_line_error(capsys, argv, expected)

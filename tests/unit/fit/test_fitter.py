@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -96,6 +97,26 @@ def test_planted_graph_has_exactly_the_token_and_f1_one(planted, planted_model, 
         assert graph.scores.value("n2g", split, "f1") == 1.0, graph.scores.n2g
     assert graph.scores.n2g.test.tp > 0 and graph.scores.n2g.random.tp > 0
     assert graph.scores.n2g.test.pearson == pytest.approx(1.0, abs=1e-4)
+
+
+def test_quantile_windows_are_training_and_test_evidence(planted_model, planted_exemplars, small_corpus_dir: Path,
+                                                        tmp_path: Path) -> None:
+    """Mined with 6 quantile windows of the top decile (the planted neuron fires at a_max or not at all), the graph
+    trains on them too: all of them with every window training, split by document with the top-k otherwise."""
+    mining = MiningConfig(layers=(0,), neurons=(PLANTED,), top_k=12, window_len=32, n_random_windows=64,
+                          batch_size=16, max_tokens=0, max_windows_per_doc=0, quantile_windows=6, quantile_from=0.9)
+    mine_exemplars(planted_model, str(small_corpus_dir), tmp_path, mining, progress=False)
+    sampled = ExemplarSet(tmp_path)
+    assert sampled.neuron(0, PLANTED, quantiles=True).quantile_windows == 6
+    config = FitConfig(augment=_none(), train_fraction=1.0, sweep_candidates=0)
+    plain = LayerFitter(planted_model, planted_exemplars, 0, [PLANTED], config).fit([PLANTED])[0]
+    graph = LayerFitter(planted_model, sampled, 0, [PLANTED], config).fit([PLANTED])[0]
+    assert plain.stats.quantile_windows is None and graph.stats.quantile_windows == 6
+    assert graph.stats.train_windows == plain.stats.train_windows + 6
+    assert graph.stats.prompts >= plain.stats.prompts + 6  # each quantile window fires: at least one prompt each
+    split = LayerFitter(planted_model, sampled, 0, [PLANTED], replace(config, train_fraction=0.5)).fit([PLANTED])[0]
+    assert split.stats.train_windows + split.stats.test_windows == plain.stats.train_windows + 6
+    assert 0 <= split.stats.quantile_windows <= 6
 
 
 def test_firing_rate_counts_tokens_at_half_a_max_not_positive_ones() -> None:
