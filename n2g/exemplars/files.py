@@ -2,6 +2,7 @@
 
     DIR/manifest.json              settings, counts, `"status": "complete"` once every shard is written
     DIR/layer_LL.safetensors       one shard per layer, neuron-major (see `LAYER_TENSORS`)
+    DIR/layer_LL_neg.safetensors   with `--signs both`: the same of the negated activations (the neurons' minima)
     DIR/random_windows.safetensors the fixed random window sample shared by all neurons
     DIR/documents.txt              document i's name on line i (window provenance)
     DIR/checkpoint.pt              only while a run is unfinished: everything needed to resume
@@ -23,6 +24,7 @@ from safetensors.torch import load_file, save_file
 
 from n2g.errors import N2GError
 from n2g.files import MANIFEST, read_manifest, remove_temporaries, temporary_path
+from n2g.specs import sign_suffix
 
 CHECKPOINT = "checkpoint.pt"
 RANDOM_WINDOWS = "random_windows.safetensors"
@@ -44,8 +46,8 @@ LAYER_TENSORS = {
 }
 
 
-def layer_file(out_dir: Path, layer: int) -> Path:
-    return out_dir / f"layer_{layer:02d}.safetensors"
+def layer_file(out_dir: Path, layer: int, sign: int = 1) -> Path:
+    return out_dir / f"layer_{layer:02d}{'' if sign > 0 else '_neg'}.safetensors"
 
 
 def save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
@@ -98,7 +100,9 @@ def load_checkpoint(out_dir: Path) -> dict[str, Any] | None:
 
 @dataclass
 class NeuronExemplars:
-    """One neuron's top-k windows, strongest first; empty slots removed."""
+    """One neuron's top-k windows in one direction, strongest first; empty slots removed. For `sign` -1, values,
+    acts and a_max are of the negated activations (-1 x the neuron's): every stage after mining sees a
+    positive-direction problem."""
 
     layer: int
     neuron: int
@@ -110,6 +114,7 @@ class NeuronExemplars:
     peak_pos: list[int]
     documents: list[str]  # name of each window's document
     starts: list[int]
+    sign: int = 1
 
 
 def _load_shard(path: Path) -> dict[str, torch.Tensor]:
@@ -138,16 +143,19 @@ class ExemplarSet:
             self.neurons: list[int] = list(manifest["neurons"])
         except (KeyError, TypeError) as err:
             raise N2GError(f"{self.dir / MANIFEST} is damaged (no {err}): delete the directory to start over") from err
-        self._shards: dict[int, dict[str, torch.Tensor]] = {}
+        self.signs: list[int] = list(manifest.get("signs", [1]))  # absent: mined before negative mining existed
+        self._shards: dict[tuple[int, int], dict[str, torch.Tensor]] = {}
         self._documents: list[str] | None = None
 
-    def layer(self, layer: int) -> dict[str, torch.Tensor]:
-        """All tensors of one layer's shard (see `LAYER_TENSORS`)."""
+    def layer(self, layer: int, sign: int = 1) -> dict[str, torch.Tensor]:
+        """All tensors of one layer's shard of one sign (see `LAYER_TENSORS`)."""
         if layer not in self.layers:
             raise N2GError(f"layer {layer} not in {self.dir} (it has layers {self.manifest['layers_spec']})")
-        if layer not in self._shards:
-            self._shards[layer] = _load_shard(layer_file(self.dir, layer))
-        return self._shards[layer]
+        if sign not in self.signs:
+            raise N2GError(f"{self.dir} holds no negative exemplars: mine with --signs both")
+        if (layer, sign) not in self._shards:
+            self._shards[layer, sign] = _load_shard(layer_file(self.dir, layer, sign))
+        return self._shards[layer, sign]
 
     def random_windows(self) -> dict[str, torch.Tensor]:
         return _load_shard(self.dir / RANDOM_WINDOWS)
@@ -157,11 +165,11 @@ class ExemplarSet:
             self._documents = (self.dir / DOCUMENTS).read_text(encoding="utf-8").splitlines()
         return self._documents
 
-    def neuron(self, layer: int, neuron: int) -> NeuronExemplars:
-        shard = self.layer(layer)
+    def neuron(self, layer: int, neuron: int, sign: int = 1) -> NeuronExemplars:
+        shard = self.layer(layer, sign)
         rows = (shard["neurons"] == neuron).nonzero()
         if rows.numel() == 0:
-            raise N2GError(f"neuron {layer}:{neuron} not in {self.dir} "
+            raise N2GError(f"neuron {layer}:{neuron}{sign_suffix(sign)} not in {self.dir} "
                            f"(it has neurons {self.manifest['neurons_spec']})")
         row = int(rows[0, 0])
         filled = (shard["window_ids"][row] >= 0).nonzero().squeeze(1).tolist()
@@ -177,4 +185,4 @@ class ExemplarSet:
             acts=[shard["acts"][row, i, : lengths[i]] for i in filled],
             peak_pos=[int(shard["peak_pos"][row, i]) for i in filled],
             documents=[names[int(shard["doc_index"][row, i])] for i in filled],
-            starts=[int(shard["starts"][row, i]) for i in filled])
+            starts=[int(shard["starts"][row, i]) for i in filled], sign=sign)

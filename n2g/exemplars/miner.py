@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -35,6 +35,7 @@ def chain_digest(previous: str, tokens: np.ndarray) -> str:
 DEVICE_MAX_TOKENS = {"cpu": 200_000, "cuda": 5_000_000}
 DEVICE_BATCH_SIZE = {"cpu": 32, "cuda": 256}
 DEVICE_WINDOWS_PER_DOC = {"cpu": 8, "cuda": 0}
+Signs = Literal["positive", "both"]  # which directions of each neuron are mined: its maximum, or also its minimum
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,9 @@ class MiningConfig:
     text_field: str = setting("text", "field holding the text in .jsonl/.parquet/datasets")
     checkpoint_every_s: float = setting(60.0, "seconds between checkpoints (0: after every batch)",
                                         flag="--checkpoint-every", minimum=0.0, metavar="SECONDS")
+    signs: Signs = setting("positive", "directions mined: positive (the top windows), or both (also each neuron's "
+                           "most negative windows, for graphs of the negative direction: about twice the top-k "
+                           "memory and merge work)")
     sparse_merge: bool | None = setting(None, "sparse top-k merge (None: by device, sparse on CPU); results "
                                         "are identical either way", cli=False)
 
@@ -78,6 +82,30 @@ class MiningConfig:
                        else self.max_windows_per_doc,
                        batch_size=DEVICE_BATCH_SIZE[kind] if self.batch_size is None else self.batch_size)
 
+    def sign_values(self) -> tuple[int, ...]:
+        """The signs mined: (1,) or (1, -1)."""
+        return (1, -1) if self.signs == "both" else (1,)
+
+
+@dataclass
+class SignSide:
+    """One direction of a layer's neurons: the top-k of `sign` x activation and its firing counts."""
+
+    sign: int
+    topk: RunningTopK
+    fire_count: torch.Tensor  # [neuron] tokens with sign x activation > fire_threshold
+
+    def state(self, ranked: bool) -> dict[str, Any]:
+        """Checkpoint state (`ranked` False) or a mined part to merge (`ranked` True)."""
+        topk = {"ranked": self.topk.ranked()} if ranked else {"topk": self.topk.state_dict()}
+        return {**topk, "fire_count": self.fire_count.cpu()}
+
+
+def side_key(sign: int) -> str:
+    """Where a side's state lies in a layer's state: the positive side where it always was (old checkpoints
+    resume), the negative one under "negative"."""
+    return "positive" if sign > 0 else "negative"
+
 
 class LayerRecorder:
     """Forward hook on one layer's `hook_post`: updates that layer's top-k and firing counts."""
@@ -88,9 +116,19 @@ class LayerRecorder:
         self.fire_threshold = config.fire_threshold
         self.neuron_index = None if config.neurons is None else torch.tensor(config.neurons, device=model.device)
         n_neurons = d_mlp if config.neurons is None else len(config.neurons)
-        self.topk = RunningTopK(config.top_k, n_neurons, config.window_len, model.device, config.sparse_merge)
-        self.fire_count = torch.zeros(n_neurons, dtype=torch.int64, device=model.device)
+        self.sides = [SignSide(sign, RunningTopK(config.top_k, n_neurons, config.window_len, model.device,
+                                                 config.sparse_merge),
+                               torch.zeros(n_neurons, dtype=torch.int64, device=model.device))
+                      for sign in config.sign_values()]
         self.batch: BatchContext | None = None
+
+    @property
+    def topk(self) -> RunningTopK:
+        """The positive side's top-k."""
+        return self.sides[0].topk
+
+    def side(self, sign: int) -> SignSide:
+        return next(side for side in self.sides if side.sign == sign)
 
     def __call__(self, activation: torch.Tensor, hook: Any = None) -> None:
         """`activation`: [batch, bos + window_len, d_mlp]. Only the short windows' rows are masked past their
@@ -100,9 +138,11 @@ class LayerRecorder:
         if self.neuron_index is not None:
             acts = acts.index_select(2, self.neuron_index)
         short = self.batch.short() if self.batch.padded else None
-        short_acts = short.masked(acts) if short is not None else None
-        self.fire_count += self._fired(acts, short, short_acts)
-        self.topk.update(acts, self.batch, short_acts)
+        for side in self.sides:
+            signed = acts if side.sign > 0 else torch.neg(acts)  # the minimum is the top of the negated values
+            short_acts = short.masked(signed) if short is not None else None
+            side.fire_count += self._fired(signed, short, short_acts)
+            side.topk.update(signed, self.batch, short_acts)
         if self.is_last:
             raise StopForward
 
@@ -128,7 +168,8 @@ class ExemplarMiner:
                           for layer in config.layers}
         scratch = Scratch()  # the hooks run one after another: one set of temporary buffers serves them all
         for recorder in self.recorders.values():
-            recorder.topk.scratch = scratch
+            for side in recorder.sides:
+                side.topk.scratch = scratch
         self.sample = WindowSample(config.n_random_windows, config.seed)
         self.windows_done = 0
         self.tokens_done = 0
@@ -149,9 +190,20 @@ class ExemplarMiner:
 
     def state(self) -> dict[str, Any]:
         return {"windows_done": self.windows_done, "tokens_done": self.tokens_done, "digest": self.digest,
-                "sample": self.sample.state(),
-                "layers": {layer: {"topk": rec.topk.state_dict(), "fire_count": rec.fire_count.cpu()}
-                           for layer, rec in self.recorders.items()}}
+                "sample": self.sample.state(), "layers": self._layer_states(ranked=False)}
+
+    def _layer_states(self, ranked: bool) -> dict[int, dict[str, Any]]:
+        """Per layer the positive side's state, with the negative side's under "negative" when mined."""
+        states = {}
+        for layer, rec in self.recorders.items():
+            state = rec.sides[0].state(ranked)
+            state.update({side_key(side.sign): side.state(ranked) for side in rec.sides[1:]})
+            states[layer] = state
+        return states
+
+    @staticmethod
+    def _side_state(layer_state: dict[str, Any], sign: int) -> dict[str, Any]:
+        return layer_state if sign > 0 else layer_state[side_key(sign)]
 
     def context(self, batch: WindowBatch) -> BatchContext:
         """What every layer's hook needs about the batch besides its activations, on the model's device."""
@@ -171,8 +223,7 @@ class ExemplarMiner:
         """What a miner that ran over one chunk of the corpus hands back to be merged into another (`merge`): its
         counts, its random sample and each layer's ranked top-k and firing counts, on the CPU."""
         return {"windows_done": self.windows_done, "tokens_done": self.tokens_done, "sample": self.sample.state(),
-                "layers": {layer: {"ranked": rec.topk.ranked(), "fire_count": rec.fire_count.cpu()}
-                           for layer, rec in self.recorders.items()}}
+                "layers": self._layer_states(ranked=True)}
 
     def merge(self, part: dict[str, Any], digest: str) -> None:
         """Add a `part()` mined over the windows that follow those this miner holds; `digest`: the digest chain
@@ -180,9 +231,10 @@ class ExemplarMiner:
         merge exactly (`RunningTopK.merge`, `WindowSample.merge`), so the result, and a checkpoint of it, equals
         one sweep over the same windows."""
         for layer, rec in self.recorders.items():
-            mined = part["layers"][layer]
-            rec.topk.merge(mined["ranked"])
-            rec.fire_count += mined["fire_count"].to(rec.fire_count.device)
+            for side in rec.sides:
+                mined = self._side_state(part["layers"][layer], side.sign)
+                side.topk.merge(mined["ranked"])
+                side.fire_count += mined["fire_count"].to(side.fire_count.device)
         self.sample.merge(part["sample"])
         self.windows_done += part["windows_done"]
         self.tokens_done += part["tokens_done"]
@@ -193,16 +245,20 @@ class ExemplarMiner:
         self.digest = state["digest"]
         self.sample.load_state(state["sample"])
         for layer, rec in self.recorders.items():
-            rec.topk.load_state_dict(state["layers"][layer]["topk"])
-            rec.fire_count.copy_(state["layers"][layer]["fire_count"])
+            for side in rec.sides:
+                saved = self._side_state(state["layers"][layer], side.sign)
+                side.topk.load_state_dict(saved["topk"])
+                side.fire_count.copy_(saved["fire_count"])
 
-    def layer_shard(self, layer: int) -> dict[str, torch.Tensor]:
-        """The layer's tensors, neuron-major, as described by `exemplar_store.LAYER_TENSORS`."""
+    def layer_shard(self, layer: int, sign: int = 1) -> dict[str, torch.Tensor]:
+        """The layer's tensors of one sign, neuron-major, as described by `exemplar_store.LAYER_TENSORS` (for the
+        negative sign, of the negated activations: its values, acts and a_max are -1 x the neuron's)."""
         rec = self.recorders[layer]
-        top = rec.topk.ranked()
+        side = rec.side(sign)
+        top = side.topk.ranked()
         neurons = self.config.neurons if self.config.neurons is not None else range(self.model.d_mlp)
         shard = {name: top[name] for name in
                  ("values", "window_ids", "doc_index", "starts", "lengths", "peak_pos", "tokens", "acts")}
         shard.update(neurons=torch.tensor(list(neurons), dtype=torch.int64), a_max=top["values"][:, 0].clone(),
-                     fire_count=rec.fire_count.cpu())
+                     fire_count=side.fire_count.cpu())
         return shard
