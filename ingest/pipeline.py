@@ -134,7 +134,7 @@ def _run_ingest(model: LoadedModel, plan: IngestPlan, store: GraphStore, workers
     else:
         source = GraphSource(GraphDirectory(graph_dir), plan.neurons, TopExamples(exemplars, model.tokenizer))
         load_graphs(store, source, plan.load_batch, plan.progress, "store")
-    return coverage(store, exemplars.manifest["settings"]["model"], plan.neurons)
+    return coverage(store, exemplars.manifest["settings"]["model"], plan.neurons, exemplars.signs)
 
 
 def mining_config(mining: MiningConfig, selection: Mapping[int, Sequence[int]], d_mlp: int) -> MiningConfig:
@@ -143,12 +143,14 @@ def mining_config(mining: MiningConfig, selection: Mapping[int, Sequence[int]], 
     return replace(mining, layers=tuple(selection), neurons=None if len(union) == d_mlp else tuple(union))
 
 
-def coverage(store: GraphStore, model: str, selection: Mapping[int, Sequence[int]]) -> Coverage:
-    """Every requested neuron accounted for, from what the store holds."""
-    wanted = {schema.neuron_id(model, layer, n) for layer, neurons in selection.items() for n in neurons}
+def coverage(store: GraphStore, model: str, selection: Mapping[int, Sequence[int]],
+             signs: Sequence[int] = (1,)) -> Coverage:
+    """Every requested neuron (in each of `signs`) accounted for, from what the store holds."""
+    wanted = {schema.neuron_id(model, layer, n, sign) for layer, neurons in selection.items() for n in neurons
+              for sign in signs}
     result = Coverage(requested=len(wanted))
     for row in store.neuron_status(model):
-        if schema.neuron_id(model, row["layer"], row["neuron"]) in wanted:
+        if schema.neuron_id(model, row["layer"], row["neuron"], row["sign"]) in wanted:
             result.status[row["status"]] += 1
             if row["status"] == "failed":
                 result.reasons[row["reason"] or "no reason recorded"] += 1
