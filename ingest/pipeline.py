@@ -77,6 +77,7 @@ class Coverage:
     requested: int
     status: Counter = field(default_factory=Counter)
     reasons: Counter = field(default_factory=Counter)
+    what: str = "neurons"  # "graphs (both signs)" with --signs both: each neuron is requested twice
 
     @property
     def missing(self) -> int:
@@ -87,7 +88,7 @@ class Coverage:
         if self.missing:
             parts.append(f"{self.missing} NOT STORED")
         reasons = "; ".join(f"{count} {reason}" for reason, count in self.reasons.most_common())
-        return (f"coverage: {sum(self.status.values())} of {self.requested} requested neurons stored: "
+        return (f"coverage: {sum(self.status.values())} of {self.requested} requested {self.what} stored: "
                 f"{', '.join(parts)}" + (f" (failed: {reasons})" if reasons else ""))
 
 
@@ -148,7 +149,7 @@ def coverage(store: GraphStore, model: str, selection: Mapping[int, Sequence[int
     """Every requested neuron (in each of `signs`) accounted for, from what the store holds."""
     wanted = {schema.neuron_id(model, layer, n, sign) for layer, neurons in selection.items() for n in neurons
               for sign in signs}
-    result = Coverage(requested=len(wanted))
+    result = Coverage(requested=len(wanted), what="neurons" if len(signs) == 1 else "graphs (both signs)")
     for row in store.neuron_status(model):
         if schema.neuron_id(model, row["layer"], row["neuron"], row["sign"]) in wanted:
             result.status[row["status"]] += 1

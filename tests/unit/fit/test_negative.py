@@ -88,15 +88,16 @@ def test_negative_graph_fires_on_the_planted_token(planted: tuple[Path, int], mo
 
 def test_ingest_show_and_search_by_sign(planted: tuple[Path, int], model: LoadedModel, small_corpus_dir: Path,
                                         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """`n2g ingest --signs both`: both graphs of each neuron stored; `--sign negative` finds 0:6- on the planted
-    token, `--sign positive` finds only 0:5; `n2g show 0:6-` prints the negative graph."""
+    """`n2g ingest --signs both`: both graphs of each neuron stored (0:5- and 0:6 dead: they never go that way);
+    `--sign negative` finds 0:6- on the planted token, `--sign positive` finds only 0:5; `n2g show 0:6-` prints the
+    negative graph."""
     model_dir, token = planted
     work, db = tmp_path / "work", tmp_path / "signed.lbdb"
     assert main(["ingest", "--model", str(model_dir), "--corpus", str(small_corpus_dir), "--layers", "0",
                  "--neurons", f"{POSITIVE}:{NEGATIVE}", "--signs", "both", "--work-dir", str(work), "--db", str(db),
                  "--top-k", "12", "--window-len", "32", "--max-tokens", "0", "--max-windows-per-doc", "0",
                  "--sweep", "0", "--no-progress"]) == 0
-    assert "4 of 4 requested neurons stored" in capsys.readouterr().out
+    assert "4 of 4 requested graphs (both signs) stored: 2 fitted, 2 dead" in capsys.readouterr().out
     text = Vocabulary(model.tokenizer, "exact").keys([token])[0]
 
     def ids(*options: str) -> list[str]:
