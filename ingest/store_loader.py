@@ -41,6 +41,9 @@ def model_settings(directory: GraphDirectory) -> dict[str, Any]:
     mined = manifest.get("exemplar_settings")
     if mined is None:
         raise N2GError(f"{directory.dir} was fitted by an older n2g (no exemplar settings recorded): fit it again")
+    # which directions were mined changes no graph (each sign's top-k is its own): a store of positive graphs takes
+    # the negative ones of a later `--signs both` run
+    mined = {k: v for k, v in mined.items() if k != "signs"}
     return {"model": manifest["model"], "prepend_bos": manifest["prepend_bos"], "fit": manifest["config"],
             "exemplars": mined}
 

@@ -93,11 +93,17 @@ def test_ingest_show_and_search_by_sign(planted: tuple[Path, int], model: Loaded
     negative graph."""
     model_dir, token = planted
     work, db = tmp_path / "work", tmp_path / "signed.lbdb"
-    assert main(["ingest", "--model", str(model_dir), "--corpus", str(small_corpus_dir), "--layers", "0",
-                 "--neurons", f"{POSITIVE}:{NEGATIVE}", "--signs", "both", "--work-dir", str(work), "--db", str(db),
-                 "--top-k", "12", "--window-len", "32", "--max-tokens", "0", "--max-windows-per-doc", "0",
-                 "--sweep", "0", "--no-progress"]) == 0
-    assert "4 of 4 requested graphs (both signs) stored: 2 fitted, 2 dead" in capsys.readouterr().out
+
+    def ingest(signs: str, work_dir: Path) -> str:
+        assert main(["ingest", "--model", str(model_dir), "--corpus", str(small_corpus_dir), "--layers", "0",
+                     "--neurons", f"{POSITIVE}:{NEGATIVE}", "--signs", signs, "--work-dir", str(work_dir), "--db",
+                     str(db), "--top-k", "12", "--window-len", "32", "--max-tokens", "0", "--max-windows-per-doc",
+                     "0", "--sweep", "0", "--no-progress"]) == 0
+        return capsys.readouterr().out
+
+    assert "2 of 2 requested neurons stored: 1 fitted, 1 dead" in ingest("positive", tmp_path / "positive")
+    # the same store takes the negative graphs of a later run (its positive ones are there already)
+    assert "4 of 4 requested graphs (both signs) stored: 2 fitted, 2 dead" in ingest("both", work)
     text = Vocabulary(model.tokenizer, "exact").keys([token])[0]
 
     def ids(*options: str) -> list[str]:
