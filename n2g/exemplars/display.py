@@ -30,8 +30,9 @@ def print_neuron(exemplars: ExemplarSet, ref: NeuronRef, top: int, model: str | 
     vocab = Vocabulary(tokenizer, "exact")
     threshold = exemplars.manifest["settings"].get("fire_threshold", 0.0)
     negated = " of the negated activations" if sign < 0 else ""
+    counted = f"{'>' if sign > 0 else '<'} {(sign * threshold) or 0.0:g}"  # the negative side counts below -threshold
     print(f"neuron {format_neuron(layer, neuron, sign)}: a_max{negated} {found.a_max:.3f}, "
-          f"activation > {threshold:g} on {100 * found.fire_rate:.1f}% of mined tokens (not a firing rate: "
+          f"activation {counted} on {100 * found.fire_rate:.1f}% of mined tokens (not a firing rate: "
           f"see the graph's)")
     for rank, (value, tokens, peak, doc) in enumerate(
             zip(found.values.tolist(), found.tokens, found.peak_pos, found.documents)):

@@ -69,6 +69,14 @@ def test_negative_exemplars_peak_on_the_planted_token(planted: tuple[Path, int],
     assert positive.a_max == 0.0
 
 
+def test_show_negative_exemplars(planted: tuple[Path, int], exemplars: ExemplarSet,
+                                 capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["show", f"0:{NEGATIVE}-", "--exemplars", str(exemplars.dir), "--top", "1",
+                 "--model", str(planted[0])]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith(f"neuron 0:{NEGATIVE}-: a_max of the negated activations ") and "activation < 0 on" in first
+
+
 def test_negative_graph_fires_on_the_planted_token(planted: tuple[Path, int], model: LoadedModel,
                                                     exemplars: ExemplarSet) -> None:
     _, token = planted
