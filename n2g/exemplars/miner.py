@@ -5,6 +5,10 @@ all neurons. `n2g.exemplars.run` drives it over a corpus with checkpoints.
 Each batch runs once through the model, only as far as the last requested layer's `hook_post` (a hook
 raises to stop there). A hook per layer reduces the layer's activations on the device at once, so memory is
 independent of corpus size.
+
+With `signs="both"` each layer keeps a second top-k over the negated activations (`SignSide`): each neuron's most
+negative windows, deduplicated the same way, with their own a_max (-1 x the minimum) and fire count, for graphs of
+the negative direction of gated (SwiGLU) neurons. The random window sample serves both.
 """
 
 from __future__ import annotations
@@ -101,10 +105,8 @@ class SignSide:
         return {**topk, "fire_count": self.fire_count.cpu()}
 
 
-def side_key(sign: int) -> str:
-    """Where a side's state lies in a layer's state: the positive side where it always was (old checkpoints
-    resume), the negative one under "negative"."""
-    return "positive" if sign > 0 else "negative"
+# A layer's state holds the positive side's where it always was (old checkpoints resume), the negative side's here
+NEGATIVE_STATE = "negative"
 
 
 class LayerRecorder:
@@ -197,13 +199,14 @@ class ExemplarMiner:
         states = {}
         for layer, rec in self.recorders.items():
             state = rec.sides[0].state(ranked)
-            state.update({side_key(side.sign): side.state(ranked) for side in rec.sides[1:]})
+            if len(rec.sides) > 1:
+                state[NEGATIVE_STATE] = rec.side(-1).state(ranked)
             states[layer] = state
         return states
 
     @staticmethod
     def _side_state(layer_state: dict[str, Any], sign: int) -> dict[str, Any]:
-        return layer_state if sign > 0 else layer_state[side_key(sign)]
+        return layer_state if sign > 0 else layer_state[NEGATIVE_STATE]
 
     def context(self, batch: WindowBatch) -> BatchContext:
         """What every layer's hook needs about the batch besides its activations, on the model's device."""
