@@ -112,6 +112,8 @@ def test_both_signs_on_two_workers_equal_one_process(local_ray: None, tiny_model
     """`--signs both` on Ray: mined in merged chunks, fitted a group of one sign per task, the same exemplars (both
     sides), graphs (both signs) and store as one process."""
     both = MiningConfig(max_tokens=5000, batch_size=8, checkpoint_every_s=0, signs="both")
+    for root in ("one", "ray"):
+        (tmp_path / root).mkdir()
     job = plan(tmp_path / "one", small_corpus_dir, both)
     with open_store(job.db) as store:
         assert run_ingest(model_config(tiny_model_dir).load(), job, store).missing == 0
