@@ -124,8 +124,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 tokenizer = tokenizer or load_tokenizer(graph.model)
                 vocabularies[graph.token_matching] = Vocabulary(tokenizer, graph.token_matching)
             vocab = vocabularies[graph.token_matching]
-            fitted = fit.neuron(layer, graph.neuron, quantiles=True)  # all the evidence the graph had
-            held_out = evaluation.neuron(layer, graph.neuron)
+            fitted = fit.neuron(layer, graph.neuron, graph.sign, quantiles=True)  # all the evidence the graph had
+            held_out = evaluation.neuron(layer, graph.neuron, graph.sign)
             rows.append(classify_neuron(
                 graph, [vocab.keys(t) for t in fitted.tokens], [a.numpy() / graph.a_max for a in fitted.acts],
                 [vocab.keys(t) for t in held_out.tokens], [a.numpy() / graph.a_max for a in held_out.acts]))

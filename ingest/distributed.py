@@ -13,9 +13,9 @@ runs the three stages' tasks:
   merges the results in corpus order (`ExemplarMiner.merge`, exact and associative) and checkpoints the merged
   prefix in the one-process format. One forward sweep in all; the exemplars are byte-identical to a one-process
   run's.
-- fitting: each group of neurons (the groups a single process fits, `n2g.fit.run.fit_jobs`) is a task that writes
-  its graphs into the shared work directory (`fit_group`: under the layer's file lock, skipping neurons already
-  there, so retried tasks never duplicate one).
+- fitting: each group of neurons of one sign (the groups a single process fits, `n2g.fit.run.fit_jobs`) is a task
+  that writes its graphs into the shared work directory (`fit_group`: under the layer's file lock, skipping neurons
+  already there, so retried tasks never duplicate one).
 - loading: into Neo4j, every group's graphs are a task of their own, all loading into the one server at once;
   into LadybugDB (one writer), this process loads them as the one-process pipeline does.
 
@@ -231,8 +231,9 @@ class RayWorkers:
         """Every requested neuron's graph into `out`, a task per group; returns the graphs written now."""
         directory = GraphDirectory(out)
         directory.open_for_fit(self._get(self.actors[0].fit_settings.remote(str(exemplars.dir), config)))
-        _, todo = fit_todo(exemplars, directory, list(neurons), neurons)
-        jobs = fit_jobs(todo, config.resolved_group(_device(self.device_type)))
+        jobs = [job for sign in exemplars.signs
+                for job in fit_jobs(fit_todo(exemplars, directory, list(neurons), neurons, sign)[1],
+                                    config.resolved_group(_device(self.device_type)), sign)]
         written = 0
         with self._bar(len(jobs), "graphs") as bar:
             for _, count in self.run(iter(jobs), lambda actor, job: actor.fit.remote(

@@ -353,7 +353,7 @@ class _Batch:
 
     def __init__(self, graphs: list[NeuronGraph], first_node_id: int) -> None:
         self.graphs = graphs
-        self.nids = pa.array([schema.neuron_id(g.model, g.layer, g.neuron) for g in graphs], pa.string())
+        self.nids = pa.array([schema.neuron_id(g.model, g.layer, g.neuron, g.sign) for g in graphs], pa.string())
         self.trie = _Trie.walk(graphs)
         self.columns = self.trie.columns()
         self.ids = np.arange(first_node_id, first_node_id + len(self.trie), dtype=np.int64)
@@ -468,7 +468,7 @@ def _neuron_columns(graphs: Sequence[NeuronGraph], nids: pa.Array, sizes: list[i
                     examples: list[str | None]) -> dict[str, Any]:
     return {
         "id": nids, "model": [g.model for g in graphs], "layer": [g.layer for g in graphs],
-        "neuron": [g.neuron for g in graphs], "status": [g.status for g in graphs],
+        "neuron": [g.neuron for g in graphs], "sign": [g.sign for g in graphs], "status": [g.status for g in graphs],
         "reason": [g.reason for g in graphs], "a_max": [g.a_max for g in graphs], **_score_columns(graphs),
         "n_graph_nodes": sizes, "n_activating": [len(a) for a in facts.activating],
         "n_context": [len(c) for c in facts.context], "activating_tokens": [list(a) for a in facts.activating],

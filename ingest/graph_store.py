@@ -26,7 +26,7 @@ from n2g.errors import N2GError
 STORED_NEURONS = "UNWIND $ids AS id MATCH (n:Neuron {id: id}) RETURN n.id AS id"
 MODEL_SETTINGS = "MATCH (m:Model {name: $name}) RETURN m.settings AS settings, m.schema_version AS schema_version"
 NEURON_STATUS = ("MATCH (n:Neuron) WHERE n.model = $model "
-                 "RETURN n.layer AS layer, n.neuron AS neuron, n.status AS status, n.reason AS reason")
+                 "RETURN n.layer AS layer, n.neuron AS neuron, n.sign AS sign, n.status AS status, n.reason AS reason")
 EXISTING_KEYS = {table.name: f"UNWIND $keys AS k MATCH (n:{table.name} {{{table.key}: k}}) RETURN n.{table.key} AS k"
                  for table in schema.NODE_TABLES if table.name in schema.SHARED_TABLES}
 # Model nodes n2g wrote record their schema version; a Model a user CREATEd through `--cypher --write` has none

@@ -180,7 +180,7 @@ def export_graphs(sources: Sequence[GraphSource], out: str | Path) -> int:
         builder.add_model(settings["model"], json.dumps(settings, sort_keys=True))
         for batch in batches(source.graphs(), _BATCH):
             for graph in batch:
-                nid = schema.neuron_id(graph.model, graph.layer, graph.neuron)
+                nid = schema.neuron_id(graph.model, graph.layer, graph.neuron, graph.sign)
                 if nid not in seen:
                     seen.add(nid)
                     builder.add(graph, source.example(graph))

@@ -77,6 +77,7 @@ class Coverage:
     requested: int
     status: Counter = field(default_factory=Counter)
     reasons: Counter = field(default_factory=Counter)
+    what: str = "neurons"  # "graphs (both signs)" with --signs both: each neuron is requested twice
 
     @property
     def missing(self) -> int:
@@ -87,7 +88,7 @@ class Coverage:
         if self.missing:
             parts.append(f"{self.missing} NOT STORED")
         reasons = "; ".join(f"{count} {reason}" for reason, count in self.reasons.most_common())
-        return (f"coverage: {sum(self.status.values())} of {self.requested} requested neurons stored: "
+        return (f"coverage: {sum(self.status.values())} of {self.requested} requested {self.what} stored: "
                 f"{', '.join(parts)}" + (f" (failed: {reasons})" if reasons else ""))
 
 
@@ -134,7 +135,7 @@ def _run_ingest(model: LoadedModel, plan: IngestPlan, store: GraphStore, workers
     else:
         source = GraphSource(GraphDirectory(graph_dir), plan.neurons, TopExamples(exemplars, model.tokenizer))
         load_graphs(store, source, plan.load_batch, plan.progress, "store")
-    return coverage(store, exemplars.manifest["settings"]["model"], plan.neurons)
+    return coverage(store, exemplars.manifest["settings"]["model"], plan.neurons, exemplars.signs)
 
 
 def mining_config(mining: MiningConfig, selection: Mapping[int, Sequence[int]], d_mlp: int) -> MiningConfig:
@@ -143,12 +144,14 @@ def mining_config(mining: MiningConfig, selection: Mapping[int, Sequence[int]], 
     return replace(mining, layers=tuple(selection), neurons=None if len(union) == d_mlp else tuple(union))
 
 
-def coverage(store: GraphStore, model: str, selection: Mapping[int, Sequence[int]]) -> Coverage:
-    """Every requested neuron accounted for, from what the store holds."""
-    wanted = {schema.neuron_id(model, layer, n) for layer, neurons in selection.items() for n in neurons}
-    result = Coverage(requested=len(wanted))
+def coverage(store: GraphStore, model: str, selection: Mapping[int, Sequence[int]],
+             signs: Sequence[int] = (1,)) -> Coverage:
+    """Every requested neuron (in each of `signs`) accounted for, from what the store holds."""
+    wanted = {schema.neuron_id(model, layer, n, sign) for layer, neurons in selection.items() for n in neurons
+              for sign in signs}
+    result = Coverage(requested=len(wanted), what="neurons" if len(signs) == 1 else "graphs (both signs)")
     for row in store.neuron_status(model):
-        if schema.neuron_id(model, row["layer"], row["neuron"]) in wanted:
+        if schema.neuron_id(model, row["layer"], row["neuron"], row["sign"]) in wanted:
             result.status[row["status"]] += 1
             if row["status"] == "failed":
                 result.reasons[row["reason"] or "no reason recorded"] += 1

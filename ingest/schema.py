@@ -1,7 +1,8 @@
 """The one schema both engines hold, designed for the queries (see `queries/`).
 
     (:Model {name})                                    one per model; `settings` records how its graphs were made
-    (:Neuron {id, model, layer, neuron, ...})          scores, status, graph JSON and facts precomputed at ingest
+    (:Neuron {id, model, layer, neuron, sign, ...})    one direction of a neuron (sign 1 or -1, `--signs both`):
+                                                       scores, status, graph JSON and facts precomputed at ingest
     (:Token {text})                                    a graph key (what matching compares), the lookup entry point
     (:TokenKey {key})                                  the normalised form (`n2g.model.token_keys.normalise_token`)
     (:GraphNode {id, ...})                             one trie node; walk (:Neuron)-[:HAS_ROOT]->()-[:PRECEDED_BY*]->()
@@ -16,7 +17,8 @@
     (:Neuron)-[:IN_BAND]->(:Band)
 
 The first column of a node table is its primary key (LadybugDB's only index; a uniqueness constraint in Neo4j).
-Neuron ids are `model:layer:neuron`, so several models share one database. GraphNode ids are integers handed out
+Neuron ids are `model:layer:neuron` (`model:layer:neuron-` for a neuron's negative direction, `n2g.specs`), so
+several models share one database. GraphNode ids are integers handed out
 by the store in load order (a neuron's nodes numbered in pre-order from the store's next free id): integer keys load
 twice as fast as strings. `SCHEMA_VERSION` changes with the layout.
 """
@@ -25,9 +27,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SCHEMA_VERSION = 4  # 2: Neuron.context_tokens, ACTIVATES_ON.rank; 3: integer GraphNode ids and Band keys, packed JSON;
+from n2g.specs import NeuronRef, format_neuron, parse_neuron_id
+
+SCHEMA_VERSION = 5  # 2: Neuron.context_tokens, ACTIVATES_ON.rank; 3: integer GraphNode ids and Band keys, packed JSON;
 # 4: ACTIVATES_ON root, max_end, bare_end and evidence, GraphNode.patterns (text search, evidence); Neuron parts
-# (polysemantic neurons) and activation_sample (duplicates confirmed by co-activation)
+# (polysemantic neurons) and activation_sample (duplicates confirmed by co-activation); 5: Neuron.sign (negative-
+# direction graphs, ids `model:layer:neuron-`)
 
 # Column types in LadybugDB's names; Neo4j and neo4j-admin map them (see `NEO4J_ADMIN_TYPES`).
 STRING, INT64, DOUBLE, STRING_LIST = "STRING", "INT64", "DOUBLE", "STRING[]"
@@ -65,7 +70,8 @@ class RelTable:
 
 MODEL = NodeTable("Model", (("name", STRING), ("schema_version", INT64), ("settings", STRING)))
 NEURON = NodeTable("Neuron", (
-    ("id", STRING), ("model", STRING), ("layer", INT64), ("neuron", INT64), ("status", STRING), ("reason", STRING),
+    ("id", STRING), ("model", STRING), ("layer", INT64), ("neuron", INT64), ("sign", INT64), ("status", STRING),
+    ("reason", STRING),
     ("a_max", DOUBLE),
     ("f1", DOUBLE), ("precision", DOUBLE), ("recall", DOUBLE), ("pearson", DOUBLE),  # N2G on held-out windows
     ("ood_f1", DOUBLE), ("ood_precision", DOUBLE), ("ood_recall", DOUBLE),  # N2G on random windows
@@ -131,5 +137,10 @@ def rel_columns(table: RelTable) -> tuple[tuple[str, str], ...]:
     return (("from", key_type(table.source)), ("to", key_type(table.target)), *table.columns)
 
 
-def neuron_id(model: str, layer: int, neuron: int) -> str:
-    return f"{model}:{layer}:{neuron}"
+def neuron_id(model: str, layer: int, neuron: int, sign: int = 1) -> str:
+    return f"{model}:{format_neuron(layer, neuron, sign)}"
+
+
+def neuron_ref(nid: str) -> NeuronRef:
+    """The layer, neuron and sign of a stored neuron id (the model may hold colons: only the last two parts count)."""
+    return parse_neuron_id(":".join(nid.rsplit(":", 2)[1:]))

@@ -41,6 +41,9 @@ def model_settings(directory: GraphDirectory) -> dict[str, Any]:
     mined = manifest.get("exemplar_settings")
     if mined is None:
         raise N2GError(f"{directory.dir} was fitted by an older n2g (no exemplar settings recorded): fit it again")
+    # which directions were mined changes no graph (each sign's top-k is its own): a store of positive graphs takes
+    # the negative ones of a later `--signs both` run
+    mined = {k: v for k, v in mined.items() if k != "signs"}
     return {"model": manifest["model"], "prepend_bos": manifest["prepend_bos"], "fit": manifest["config"],
             "exemplars": mined}
 
@@ -68,11 +71,11 @@ class TopExamples:
     def __init__(self, exemplars: ExemplarSet | None, tokenizer: Any | None) -> None:
         self.exemplars, self.tokenizer = exemplars, tokenizer
 
-    def text(self, layer: int, neuron: int) -> str | None:
+    def text(self, layer: int, neuron: int, sign: int = 1) -> str | None:
         if self.exemplars is None or self.tokenizer is None:
             return None
         try:
-            found = self.exemplars.neuron(layer, neuron)
+            found = self.exemplars.neuron(layer, neuron, sign)
         except N2GError:
             return None
         return top_example(found, self.tokenizer)
@@ -113,9 +116,9 @@ class GraphSource:
         return model_settings(self.directory)
 
     def total(self) -> int:
-        if self.neurons is not None:
-            return sum(len(v) for v in self.neurons.values())
-        return sum(len(self.directory.neurons(layer)) for layer in self.layers)
+        """Graphs to store: of each selected neuron, one per sign the directory holds."""
+        return sum(len(self.directory.neurons(layer, sign) & set(self.neurons[layer]) if self.neurons is not None
+                       else self.directory.neurons(layer, sign)) for layer in self.layers for sign in (1, -1))
 
     def graphs(self) -> Iterator[NeuronGraph]:
         for layer in self.layers:
@@ -125,7 +128,7 @@ class GraphSource:
                     yield graph
 
     def example(self, graph: NeuronGraph) -> str | None:
-        return self.examples.text(graph.layer, graph.neuron) if self.examples else None
+        return self.examples.text(graph.layer, graph.neuron, graph.sign) if self.examples else None
 
 
 def load_graphs(store: GraphStore, source: GraphSource, batch_size: int | None = None, progress: bool = True,
@@ -150,7 +153,7 @@ def _store_batch(store: GraphStore, source: GraphSource, batch: Sequence[NeuronG
     for graph in batch:
         if graph.model != model:
             raise N2GError(f"graph {graph.name} is of model {graph.model!r}, not {model!r}: one load, one model")
-    ids = [schema.neuron_id(g.model, g.layer, g.neuron) for g in batch]
+    ids = [schema.neuron_id(g.model, g.layer, g.neuron, g.sign) for g in batch]
     stored = store.stored_neurons(ids)
     result.skipped += len(stored)
     if len(stored) == len(batch):

@@ -357,4 +357,4 @@ def make_model(neurons: int, layers: int, seed: int, mean_nodes: int = 30) -> Sy
 
 
 def _nid(graph: NeuronGraph) -> str:
-    return schema.neuron_id(graph.model, graph.layer, graph.neuron)
+    return schema.neuron_id(graph.model, graph.layer, graph.neuron, graph.sign)

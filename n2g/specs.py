@@ -3,7 +3,8 @@ selection of neurons a command works on, and model/corpus specs that may be loca
 
 Ranges are inclusive at both ends (`0:2` is layers 0, 1 and 2), for layers and neurons alike. A neuron is named
 `L:N` in every input and output (`1:144` is neuron 144 of layer 1); the store's id adds the model
-(`smollm2-135m:1:144`) only where a model must be named.
+(`smollm2-135m:1:144`) only where a model must be named. A neuron's negative direction (the graph of its most
+negative activations, mined with `--signs both`) is the same name with a trailing `-`: `1:144-`.
 """
 
 from __future__ import annotations
@@ -20,27 +21,37 @@ SELECTION_HELP = ("With --layers: neurons of each of those layers, as inclusive 
 
 
 class NeuronRef(NamedTuple):
-    """One neuron of a model: its layer and its index in the layer's MLP."""
+    """One direction of a neuron of a model: its layer, its index in the layer's MLP, and the sign (+1: where it
+    fires positively, -1: where it goes most negative)."""
 
     layer: int
     neuron: int
+    sign: int = 1
 
     def __str__(self) -> str:
-        return f"{self.layer}:{self.neuron}"
+        return format_neuron(self.layer, self.neuron, self.sign)
 
 
-def format_neuron(layer: int, neuron: int) -> str:
-    """The one way a neuron is written: `L:N`."""
-    return f"{layer}:{neuron}"
+def sign_suffix(sign: int) -> str:
+    """How a neuron's name marks its negative direction: `-` (nothing for the positive one)."""
+    return "" if sign > 0 else "-"
+
+
+def format_neuron(layer: int, neuron: int, sign: int = 1) -> str:
+    """The one way a neuron is written: `L:N`, `L:N-` for its negative direction."""
+    return f"{layer}:{neuron}{sign_suffix(sign)}"
 
 
 def parse_neuron_id(text: str) -> NeuronRef:
-    """'1:337' -> NeuronRef(1, 337)."""
-    parts = text.strip().split(":")
+    """'1:337' -> NeuronRef(1, 337); '1:337-' -> NeuronRef(1, 337, -1)."""
+    body = text.strip()
+    sign = -1 if body.endswith("-") else 1
+    parts = body.removesuffix("-").split(":")
     if len(parts) != 2 or not all(p.strip().isascii() and p.strip().isdigit() for p in parts):
         hint = f" ({text.strip().replace('.', ':')}?)" if text.count(".") == 1 and ":" not in text else ""
-        raise N2GError(f"bad neuron {text!r}: write LAYER:NEURON, e.g. 1:337{hint}")
-    return NeuronRef(int(parts[0]), int(parts[1]))
+        raise N2GError(f"bad neuron {text!r}: write LAYER:NEURON, e.g. 1:337{hint}; 1:337- names its negative "
+                       "direction")
+    return NeuronRef(int(parts[0]), int(parts[1]), sign)
 
 
 def parse_index_spec(spec: str, size: int | None, what: str) -> list[int]:
@@ -92,7 +103,10 @@ def parse_neuron_selection(layers: str | None, neurons: str, n_layers: int, d_ml
         if ":" not in item:
             raise N2GError(f"--neurons {neurons!r}: without --layers, name neurons as LAYER:NEURON pairs "
                            "(0:1501,1:144); for ranges in each layer give --layers too (--layers 0 --neurons 0:63)")
-        layer, neuron = parse_neuron_id(item)
+        layer, neuron, sign = parse_neuron_id(item)
+        if sign < 0:
+            raise N2GError(f"--neurons {item.strip()}: a selection names neurons, not directions (--signs both mines "
+                           "the negative direction of every selected neuron)")
         if layer >= n_layers:
             raise N2GError(f"layer {layer} of {item.strip()} out of range: the model has {n_layers} layers "
                            f"(0-{n_layers - 1})")

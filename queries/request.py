@@ -25,6 +25,8 @@ from queries.text_search import summary_line
 
 SearchKind = Literal["tokens", "text", "repeated", "duplicates", "similar", "polysemantic", "neuron", "best", "cypher"]
 CLI_ONLY = ("cypher", "param", "write", "explain", "text_file")  # reading files and writing: not over HTTP
+SignChoice = Literal["any", "positive", "negative"]
+SIGN_VALUES: dict[SignChoice, int | None] = {"any": None, "positive": 1, "negative": -1}
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,9 @@ class SearchRequest:
     min_share: float = setting(0.0, "--repeated-token: lowest share of repeats", minimum=0.0, maximum=1.0)
     model: str | None = setting(None, "only this model (needed with --neuron/--similar-to when several are stored)")
     layer: str | None = setting(None, "only these layers: 3, 0:4 or 0,5,10", metavar="SPEC")
+    sign: SignChoice = setting("any", "only graphs of this direction: a neuron's positive graph (where it fires), "
+                               "its negative one (where it goes most negative, ids L:N-: mined with --signs both), "
+                               "or any")
     min_f1: float | None = setting(None, "only neurons with at least this held-out F1", minimum=0.0, maximum=1.0)
     limit: int = setting(20, "rows to return", minimum=1)
     param: tuple[str, ...] = setting((), "--cypher: a parameter ($NAME); VALUE is read as JSON when it parses, else "
@@ -90,7 +95,9 @@ class SearchRequest:
         from n2g.specs import parse_index_spec
 
         layers = None if self.layer is None else parse_index_spec(self.layer, None, "layer")
-        return SearchFilter(model=self.model, layers=layers, min_f1=self.min_f1)
+        if self.sign not in SIGN_VALUES:
+            raise N2GError(f"unknown sign {self.sign!r} (choose from {', '.join(SIGN_VALUES)})")
+        return SearchFilter(model=self.model, layers=layers, min_f1=self.min_f1, sign=SIGN_VALUES[self.sign])
 
 
 @dataclass

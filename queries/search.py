@@ -75,15 +75,18 @@ _STRINGS = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`[^`]*`|//[^\n]*|
 
 @dataclass(frozen=True)
 class SearchFilter:
-    """What every search can be narrowed to: one model, some layers, a lowest held-out F1."""
+    """What every search can be narrowed to: one model, some layers, one direction (`sign` 1 or -1: a neuron's
+    positive or negative graph; None: both), a lowest held-out F1."""
 
     model: str | None = None
     layers: Sequence[int] | None = None
     min_f1: float | None = None
+    sign: int | None = None
 
     def params(self) -> dict[str, Any]:
         return {"any_model": self.model is None, "model": self.model or "",
                 "any_layer": self.layers is None, "layers": [int(x) for x in self.layers or []],
+                "any_sign": self.sign is None, "sign": int(self.sign or 1),
                 "min_f1": -1.0 if self.min_f1 is None else float(self.min_f1)}
 
 
@@ -197,7 +200,8 @@ class NeuronSearch:
         search, record = self._text_search(text, None, model, where)
         settled = search.hits(_per_token(per_token), exhaustive=True)  # every hit: precision counts them all
         neurons = [StoredNeuron(str(r["id"]), int(r["layer"]), int(r["neuron"]), float(r["a_max"]),
-                                _float(r.get("precision"))) for r in self.fitted_neurons(record.name, where)]
+                                _float(r.get("precision")), int(r["sign"] or 1))
+                   for r in self.fitted_neurons(record.name, where)]
         actual = real_activations(record, search.tokens, neurons, device)
         checked = verify(settled, search.tokens, neurons, actual, record.activation_threshold, _per_token(per_token))
         return TextVerification(_frame(checked.rows), checked.summary)
@@ -478,15 +482,15 @@ class NeuronSearch:
         """`L:N` (of `model`, or of the only model stored) as a stored neuron id; unknown neurons fail here."""
         from n2g.specs import parse_neuron_id
 
-        layer, index = parse_neuron_id(neuron)
+        layer, index, sign = parse_neuron_id(neuron)
         models = [m for m in self.models() if model is None or m == model]
         if not models:
             raise N2GError(f"model {model!r} is not in {self.store.location} (it has {self.models()})")
         if len(models) > 1:
             raise N2GError(f"{self.store.location} holds several models ({', '.join(models)}): give --model")
-        nid = schema.neuron_id(models[0], layer, index)
+        nid = schema.neuron_id(models[0], layer, index, sign)
         if not self.store.stored_neurons([nid]):
-            raise N2GError(f"neuron {layer}:{index} of {models[0]} is not in {self.store.location}")
+            raise N2GError(f"neuron {neuron.strip()} of {models[0]} is not in {self.store.location}")
         return nid
 
     def models(self) -> list[str]:
@@ -503,8 +507,9 @@ class TextVerification:
 
 def real_activations(record: ModelRecord, tokens: TextTokens, neurons: Sequence[StoredNeuron],
                      device: str | None = None) -> dict[str, Any]:
-    """Neuron id -> [tokens] real activation / a_max over the text: the store's model loaded and run once, stopped
-    at the deepest layer of `neurons` (`n2g.model.probe.LayerProbe.layers_neurons`)."""
+    """Neuron id -> [tokens] real activation x sign / a_max over the text (a negative graph's a_max is of the
+    negated neuron): the store's model loaded and run once, stopped at the deepest layer of `neurons`
+    (`n2g.model.probe.LayerProbe.layers_neurons`)."""
     import torch
 
     from n2g.model.loading import load_model
@@ -531,7 +536,7 @@ def real_activations(record: ModelRecord, tokens: TextTokens, neurons: Sequence[
     probe = LayerProbe(model, max(by_layer), token_budget=len(tokens.ids) + 1)
     values = probe.layers_neurons(ids, torch.tensor([len(tokens.ids)]),
                                   {layer: [n.neuron for n in group] for layer, group in by_layer.items()}, "verify")
-    return {n.id: values[layer][0, :, j].numpy() / n.a_max
+    return {n.id: n.sign * values[layer][0, :, j].numpy() / n.a_max
             for layer, group in by_layer.items() for j, n in enumerate(group)}
 
 
@@ -548,7 +553,7 @@ def _per_token(per_token: int) -> int:
 
 def _layer_params(where: SearchFilter) -> dict[str, Any]:
     params = where.params()
-    return {k: params[k] for k in ("any_layer", "layers", "min_f1")}
+    return {k: params[k] for k in ("any_layer", "layers", "any_sign", "sign", "min_f1")}
 
 
 def _distinct(tokens: Sequence[str], exact: bool) -> list[str]:

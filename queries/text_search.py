@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from ingest import schema
 from n2g.errors import N2GError
 from n2g.graphs.neuron_graph import GAP, TrieNode
 from n2g.graphs.prediction import GraphMatcher, PatternMatch
@@ -115,11 +116,11 @@ class Candidate:
 
     @property
     def layer(self) -> int:
-        return int(self.id.rsplit(":", 2)[1])
+        return schema.neuron_ref(self.id).layer
 
     @property
     def neuron(self) -> int:
-        return int(self.id.rsplit(":", 2)[2])
+        return schema.neuron_ref(self.id).neuron
 
     @property
     def support(self) -> float:
@@ -157,11 +158,13 @@ class StoredRoot:
     f1: float | None
     patterns: str
     trie: TrieNode | None = None
+    sign: int = 1
 
     def passes(self, filters: Mapping[str, Any]) -> bool:
         """`SearchFilter.params()` applied here (the same test as every template's WHERE)."""
         return ((filters["any_model"] or self.model == filters["model"])
                 and (filters["any_layer"] or self.layer in filters["layers"])
+                and (filters["any_sign"] or self.sign == filters["sign"])
                 and (-1.0 if self.f1 is None else self.f1) >= filters["min_f1"])
 
 
@@ -178,7 +181,8 @@ class RootCache:
         if missing:
             for row in run("text_roots", {"roots": missing}):
                 self._roots[int(row["root"])] = StoredRoot(str(row["id"]), str(row["model"]), int(row["layer"]),
-                                                           _number(row.get("f1")), row["patterns"] or "[]")
+                                                           _number(row.get("f1")), row["patterns"] or "[]",
+                                                           sign=int(row.get("sign") or 1))
         found = {}
         for i in ids:
             root = self._roots.get(i)
@@ -327,6 +331,7 @@ class StoredNeuron:
     neuron: int
     a_max: float
     precision: float | None
+    sign: int = 1
 
 
 @dataclass

@@ -24,9 +24,9 @@ def step(key: str | None, importance: float = 0.9) -> PatternStep:
 
 
 def make_graph(layer: int, neuron: int, patterns: Sequence[tuple[str, Sequence[str | None]]],
-               model: str = MODEL, f1: float | None = 0.75) -> NeuronGraph:
+               model: str = MODEL, f1: float | None = 0.75, sign: int = 1) -> NeuronGraph:
     """A fitted graph: each pattern is (activating token, context nearest first; None is a gap)."""
-    graph = NeuronGraph(model=model, layer=layer, neuron=neuron, a_max=2.5, token_matching="exact")
+    graph = NeuronGraph(model=model, layer=layer, neuron=neuron, a_max=2.5, token_matching="exact", sign=sign)
     for i, (key, context) in enumerate(patterns):
         graph.insert(key, key, 1.0 - 0.1 * i, 1.0, [step(c) for c in context])
     graph.scores = uniform_scores(f1)
@@ -104,6 +104,8 @@ def planted_graphs() -> list:
         with_evidence(make_graph(3, 0, [("Import", [])], f1=0.2),  # title case: `import` finds it,
                       Import=(1, 1, 0, 0)),  # `--exact ' import'` not; 1 of 1: ranks below 45 of 50
         dead_graph(2, 9),
+        # the negative direction of 3:0 (goes most negative on ` import` after `from`): only --sign any|negative
+        with_evidence(make_graph(3, 0, [(" import", [" from"])], f1=0.6, sign=-1), **{" import": (2, 4, 0, 0)}),
     ]
     # Activation samples: the duplicate, near-duplicate and subset pairs co-activate; the rest are unrelated
     by_name = {g.name: g for g in graphs if g.status == "fitted"}

@@ -24,13 +24,15 @@ def _tokenizer(exemplars: ExemplarSet, model: str | None) -> Any:
 
 
 def print_neuron(exemplars: ExemplarSet, ref: NeuronRef, top: int, model: str | None) -> None:
-    layer, neuron = ref
-    found = exemplars.neuron(layer, neuron)
+    layer, neuron, sign = NeuronRef(*ref)  # a plain (layer, neuron) pair is the positive direction
+    found = exemplars.neuron(layer, neuron, sign)
     tokenizer = _tokenizer(exemplars, model)
     vocab = Vocabulary(tokenizer, "exact")
     threshold = exemplars.manifest["settings"].get("fire_threshold", 0.0)
-    print(f"neuron {format_neuron(layer, neuron)}: a_max {found.a_max:.3f}, "
-          f"activation > {threshold:g} on {100 * found.fire_rate:.1f}% of mined tokens (not a firing rate: "
+    negated = " of the negated activations" if sign < 0 else ""
+    counted = f"{'>' if sign > 0 else '<'} {(sign * threshold) or 0.0:g}"  # the negative side counts below -threshold
+    print(f"neuron {format_neuron(layer, neuron, sign)}: a_max{negated} {found.a_max:.3f}, "
+          f"activation {counted} on {100 * found.fire_rate:.1f}% of mined tokens (not a firing rate: "
           f"see the graph's)")
     for rank, (value, tokens, peak, doc) in enumerate(
             zip(found.values.tolist(), found.tokens, found.peak_pos, found.documents)):

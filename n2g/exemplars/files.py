@@ -2,6 +2,7 @@
 
     DIR/manifest.json              settings, counts, `"status": "complete"` once every shard is written
     DIR/layer_LL.safetensors       one shard per layer, neuron-major (see `LAYER_TENSORS`)
+    DIR/layer_LL_neg.safetensors   with `--signs both`: the same of the negated activations (the neurons' minima)
     DIR/random_windows.safetensors the fixed random window sample shared by all neurons
     DIR/documents.txt              document i's name on line i (window provenance)
     DIR/checkpoint.pt              only while a run is unfinished: everything needed to resume
@@ -23,6 +24,7 @@ from safetensors.torch import load_file, save_file
 
 from n2g.errors import N2GError
 from n2g.files import MANIFEST, read_manifest, remove_temporaries, temporary_path
+from n2g.specs import sign_suffix
 
 CHECKPOINT = "checkpoint.pt"
 RANDOM_WINDOWS = "random_windows.safetensors"
@@ -57,8 +59,8 @@ QUANTILE_TENSORS = {
 }
 
 
-def layer_file(out_dir: Path, layer: int) -> Path:
-    return out_dir / f"layer_{layer:02d}.safetensors"
+def layer_file(out_dir: Path, layer: int, sign: int = 1) -> Path:
+    return out_dir / f"layer_{layer:02d}{'' if sign > 0 else '_neg'}.safetensors"
 
 
 def save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
@@ -111,8 +113,9 @@ def load_checkpoint(out_dir: Path) -> dict[str, Any] | None:
 
 @dataclass
 class NeuronExemplars:
-    """One neuron's top-k windows, strongest first, then, when asked for, its `quantile_windows` quantile windows
-    (highest decile first); empty slots removed."""
+    """One neuron's top-k windows in one direction, strongest first, then, when asked for, its `quantile_windows`
+    quantile windows (highest decile first); empty slots removed. For `sign` -1, values, acts and a_max are of the
+    negated activations (-1 x the neuron's): every stage after mining sees a positive-direction problem."""
 
     layer: int
     neuron: int
@@ -125,6 +128,7 @@ class NeuronExemplars:
     documents: list[str]  # name of each window's document
     starts: list[int]
     quantile_windows: int = 0  # the last this many windows are the quantile sample's
+    sign: int = 1
 
 
 def _load_shard(path: Path) -> dict[str, torch.Tensor]:
@@ -153,16 +157,19 @@ class ExemplarSet:
             self.neurons: list[int] = list(manifest["neurons"])
         except (KeyError, TypeError) as err:
             raise N2GError(f"{self.dir / MANIFEST} is damaged (no {err}): delete the directory to start over") from err
-        self._shards: dict[int, dict[str, torch.Tensor]] = {}
+        self.signs: list[int] = list(manifest.get("signs", [1]))  # absent: mined before negative mining existed
+        self._shards: dict[tuple[int, int], dict[str, torch.Tensor]] = {}
         self._documents: list[str] | None = None
 
-    def layer(self, layer: int) -> dict[str, torch.Tensor]:
-        """All tensors of one layer's shard (see `LAYER_TENSORS`)."""
+    def layer(self, layer: int, sign: int = 1) -> dict[str, torch.Tensor]:
+        """All tensors of one layer's shard of one sign (see `LAYER_TENSORS`)."""
         if layer not in self.layers:
             raise N2GError(f"layer {layer} not in {self.dir} (it has layers {self.manifest['layers_spec']})")
-        if layer not in self._shards:
-            self._shards[layer] = _load_shard(layer_file(self.dir, layer))
-        return self._shards[layer]
+        if sign not in self.signs:
+            raise N2GError(f"{self.dir} holds no negative exemplars: mine with --signs both")
+        if (layer, sign) not in self._shards:
+            self._shards[layer, sign] = _load_shard(layer_file(self.dir, layer, sign))
+        return self._shards[layer, sign]
 
     def random_windows(self) -> dict[str, torch.Tensor]:
         return _load_shard(self.dir / RANDOM_WINDOWS)
@@ -172,12 +179,13 @@ class ExemplarSet:
             self._documents = (self.dir / DOCUMENTS).read_text(encoding="utf-8").splitlines()
         return self._documents
 
-    def neuron(self, layer: int, neuron: int, quantiles: bool = False) -> NeuronExemplars:
-        """The neuron's top-k windows, and with `quantiles` its quantile sample after them (where it was mined)."""
-        shard = self.layer(layer)
+    def neuron(self, layer: int, neuron: int, sign: int = 1, quantiles: bool = False) -> NeuronExemplars:
+        """The neuron's top-k windows in direction `sign`, and with `quantiles` its quantile sample after them
+        (where it was mined: the positive direction only)."""
+        shard = self.layer(layer, sign)
         rows = (shard["neurons"] == neuron).nonzero()
         if rows.numel() == 0:
-            raise N2GError(f"neuron {layer}:{neuron} not in {self.dir} "
+            raise N2GError(f"neuron {layer}:{neuron}{sign_suffix(sign)} not in {self.dir} "
                            f"(it has neurons {self.manifest['neurons_spec']})")
         row = int(rows[0, 0])
         names = self.document_names()
@@ -189,7 +197,7 @@ class ExemplarSet:
             values=torch.cat([top["values"], *([sample["values"]] if sample else [])]),
             **{name: top[name] + sample.get(name, []) for name in ("tokens", "acts", "peak_pos", "documents",
                                                                    "starts")},
-            quantile_windows=len(sample.get("tokens", [])))
+            quantile_windows=len(sample.get("tokens", [])), sign=sign)
 
     def _windows(self, shard: dict[str, torch.Tensor], row: int, prefix: str, names: list[str]) -> dict[str, Any]:
         """The filled slots of one neuron's top-k (`prefix` "") or quantile sample ("quantile_")."""

@@ -5,13 +5,17 @@ all neurons. `n2g.exemplars.run` drives it over a corpus with checkpoints.
 Each batch runs once through the model, only as far as the last requested layer's `hook_post` (a hook
 raises to stop there). A hook per layer reduces the layer's activations on the device at once, so memory is
 independent of corpus size.
+
+With `signs="both"` each layer keeps a second top-k over the negated activations (`SignSide`): each neuron's most
+negative windows, deduplicated the same way, with their own a_max (-1 x the minimum) and fire count, for graphs of
+the negative direction of gated (SwiGLU) neurons. The random window sample serves both.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -43,6 +47,7 @@ def batch_digest(previous: str, batch: WindowBatch) -> str:
 DEVICE_MAX_TOKENS = {"cpu": 200_000, "cuda": 5_000_000}
 DEVICE_BATCH_SIZE = {"cpu": 32, "cuda": 256}
 DEVICE_WINDOWS_PER_DOC = {"cpu": 8, "cuda": 0}
+Signs = Literal["positive", "both"]  # which directions of each neuron are mined: its maximum, or also its minimum
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,9 @@ class MiningConfig:
     quantile_from: float = setting(0.5, "lowest decile of window peak / a_max that --quantile-windows samples (0.5: "
                                    "the deciles where the neuron fires; lower adds windows where it does not)",
                                    minimum=0.0, maximum=0.9, metavar="RATIO")
+    signs: Signs = setting("positive", "directions mined: positive (the top windows), or both (also each neuron's "
+                           "most negative windows, for graphs of the negative direction: about twice the top-k "
+                           "memory and merge work)")
     sparse_merge: bool | None = setting(None, "sparse top-k merge (None: by device, sparse on CPU); results "
                                         "are identical either way", cli=False)
 
@@ -97,6 +105,28 @@ class MiningConfig:
         """The first decile `quantile_windows` samples (`quantile_from` rounded to a tenth)."""
         return min(DECILES - 1, max(0, round(self.quantile_from * DECILES)))
 
+    def sign_values(self) -> tuple[int, ...]:
+        """The signs mined: (1,) or (1, -1)."""
+        return (1, -1) if self.signs == "both" else (1,)
+
+
+@dataclass
+class SignSide:
+    """One direction of a layer's neurons: the top-k of `sign` x activation and its firing counts."""
+
+    sign: int
+    topk: RunningTopK
+    fire_count: torch.Tensor  # [neuron] tokens with sign x activation > fire_threshold
+
+    def state(self, ranked: bool) -> dict[str, Any]:
+        """Checkpoint state (`ranked` False) or a mined part to merge (`ranked` True)."""
+        topk = {"ranked": self.topk.ranked()} if ranked else {"topk": self.topk.state_dict()}
+        return {**topk, "fire_count": self.fire_count.cpu()}
+
+
+# A layer's state holds the positive side's where it always was (old checkpoints resume), the negative side's here
+NEGATIVE_STATE = "negative"
+
 
 class LayerRecorder:
     """Forward hook on one layer's `hook_post`: updates that layer's top-k and firing counts, or, in the second pass
@@ -108,10 +138,20 @@ class LayerRecorder:
         self.fire_threshold = config.fire_threshold
         self.neuron_index = None if config.neurons is None else torch.tensor(config.neurons, device=model.device)
         n_neurons = d_mlp if config.neurons is None else len(config.neurons)
-        self.topk = RunningTopK(config.top_k, n_neurons, config.window_len, model.device, config.sparse_merge)
-        self.fire_count = torch.zeros(n_neurons, dtype=torch.int64, device=model.device)
+        self.sides = [SignSide(sign, RunningTopK(config.top_k, n_neurons, config.window_len, model.device,
+                                                 config.sparse_merge),
+                               torch.zeros(n_neurons, dtype=torch.int64, device=model.device))
+                      for sign in config.sign_values()]
         self.batch: BatchContext | None = None
         self.quantiles: QuantileWindows | None = None  # set for the second pass (`ExemplarMiner.start_quantiles`)
+
+    @property
+    def topk(self) -> RunningTopK:
+        """The positive side's top-k."""
+        return self.sides[0].topk
+
+    def side(self, sign: int) -> SignSide:
+        return next(side for side in self.sides if side.sign == sign)
 
     def __call__(self, activation: torch.Tensor, hook: Any = None) -> None:
         """`activation`: [batch, bos + window_len, d_mlp]. Only the short windows' rows are masked past their
@@ -121,12 +161,15 @@ class LayerRecorder:
         if self.neuron_index is not None:
             acts = acts.index_select(2, self.neuron_index)
         short = self.batch.short() if self.batch.padded else None
-        short_acts = short.masked(acts) if short is not None else None
-        if self.quantiles is not None:
+        if self.quantiles is not None:  # the second pass: the positive direction's quantile sample only
+            short_acts = short.masked(acts) if short is not None else None
             self.quantiles.update(acts, self.batch, short_acts, self.topk.scratch)
         else:
-            self.fire_count += self._fired(acts, short, short_acts)
-            self.topk.update(acts, self.batch, short_acts)
+            for side in self.sides:
+                signed = acts if side.sign > 0 else torch.neg(acts)  # the minimum is the top of the negated values
+                short_acts = short.masked(signed) if short is not None else None
+                side.fire_count += self._fired(signed, short, short_acts)
+                side.topk.update(signed, self.batch, short_acts)
         if self.is_last:
             raise StopForward
 
@@ -152,7 +195,8 @@ class ExemplarMiner:
                           for layer in config.layers}
         scratch = Scratch()  # the hooks run one after another: one set of temporary buffers serves them all
         for recorder in self.recorders.values():
-            recorder.topk.scratch = scratch
+            for side in recorder.sides:
+                side.topk.scratch = scratch
         self.sample = WindowSample(config.n_random_windows, config.seed)
         self.windows_done = 0
         self.tokens_done = 0
@@ -184,15 +228,27 @@ class ExemplarMiner:
 
     def state(self) -> dict[str, Any]:
         state = {"windows_done": self.windows_done, "tokens_done": self.tokens_done, "digest": self.digest,
-                 "sample": self.sample.state(),
-                 "layers": {layer: {"topk": rec.topk.state_dict(), "fire_count": rec.fire_count.cpu()}
-                            for layer, rec in self.recorders.items()}}
+                 "sample": self.sample.state(), "layers": self._layer_states(ranked=False)}
         if self.second is not None:
             state["quantiles"] = {"windows_done": self.second.windows_done, "tokens_done": self.second.tokens_done,
                                   "digest": self.second.digest,
                                   "layers": {layer: rec.quantiles.state_dict() for layer, rec in self.recorders.items()
                                              if rec.quantiles is not None}}
         return state
+
+    def _layer_states(self, ranked: bool) -> dict[int, dict[str, Any]]:
+        """Per layer the positive side's state, with the negative side's under "negative" when mined."""
+        states = {}
+        for layer, rec in self.recorders.items():
+            state = rec.sides[0].state(ranked)
+            if len(rec.sides) > 1:
+                state[NEGATIVE_STATE] = rec.side(-1).state(ranked)
+            states[layer] = state
+        return states
+
+    @staticmethod
+    def _side_state(layer_state: dict[str, Any], sign: int) -> dict[str, Any]:
+        return layer_state if sign > 0 else layer_state[NEGATIVE_STATE]
 
     def context(self, batch: WindowBatch) -> BatchContext:
         """What every layer's hook needs about the batch besides its activations, on the model's device."""
@@ -212,8 +268,7 @@ class ExemplarMiner:
         """What a miner that ran over one chunk of the corpus hands back to be merged into another (`merge`): its
         counts, its random sample and each layer's ranked top-k and firing counts, on the CPU."""
         return {"windows_done": self.windows_done, "tokens_done": self.tokens_done, "sample": self.sample.state(),
-                "layers": {layer: {"ranked": rec.topk.ranked(), "fire_count": rec.fire_count.cpu()}
-                           for layer, rec in self.recorders.items()}}
+                "layers": self._layer_states(ranked=True)}
 
     def merge(self, part: dict[str, Any], digest: str) -> None:
         """Add a `part()` mined over the windows that follow those this miner holds; `digest`: the digest chain
@@ -221,9 +276,10 @@ class ExemplarMiner:
         merge exactly (`RunningTopK.merge`, `WindowSample.merge`), so the result, and a checkpoint of it, equals
         one sweep over the same windows."""
         for layer, rec in self.recorders.items():
-            mined = part["layers"][layer]
-            rec.topk.merge(mined["ranked"])
-            rec.fire_count += mined["fire_count"].to(rec.fire_count.device)
+            for side in rec.sides:
+                mined = self._side_state(part["layers"][layer], side.sign)
+                side.topk.merge(mined["ranked"])
+                side.fire_count += mined["fire_count"].to(side.fire_count.device)
         self.sample.merge(part["sample"])
         self.windows_done += part["windows_done"]
         self.tokens_done += part["tokens_done"]
@@ -234,8 +290,10 @@ class ExemplarMiner:
         self.digest = state["digest"]
         self.sample.load_state(state["sample"])
         for layer, rec in self.recorders.items():
-            rec.topk.load_state_dict(state["layers"][layer]["topk"])
-            rec.fire_count.copy_(state["layers"][layer]["fire_count"])
+            for side in rec.sides:
+                saved = self._side_state(state["layers"][layer], side.sign)
+                side.topk.load_state_dict(saved["topk"])
+                side.fire_count.copy_(saved["fire_count"])
         second = state.get("quantiles")
         if second is not None:  # checkpointed during the quantile pass
             self.start_quantiles()
@@ -244,16 +302,18 @@ class ExemplarMiner:
                 assert rec.quantiles is not None
                 rec.quantiles.load_state_dict(second["layers"][layer])
 
-    def layer_shard(self, layer: int) -> dict[str, torch.Tensor]:
-        """The layer's tensors, neuron-major, as described by `exemplar_store.LAYER_TENSORS`."""
+    def layer_shard(self, layer: int, sign: int = 1) -> dict[str, torch.Tensor]:
+        """The layer's tensors of one sign, neuron-major, as described by `exemplar_store.LAYER_TENSORS` (for the
+        negative sign, of the negated activations: its values, acts and a_max are -1 x the neuron's)."""
         rec = self.recorders[layer]
-        top = rec.topk.ranked()
+        side = rec.side(sign)
+        top = side.topk.ranked()
         neurons = self.config.neurons if self.config.neurons is not None else range(self.model.d_mlp)
         shard = {name: top[name] for name in
                  ("values", "window_ids", "doc_index", "starts", "lengths", "peak_pos", "tokens", "acts")}
         shard.update(neurons=torch.tensor(list(neurons), dtype=torch.int64), a_max=top["values"][:, 0].clone(),
-                     fire_count=rec.fire_count.cpu())
-        if rec.quantiles is not None:
+                     fire_count=side.fire_count.cpu())
+        if rec.quantiles is not None and sign > 0:
             shard.update(rec.quantiles.shard())
         return shard
 

@@ -57,6 +57,8 @@ def fingerprint(model: LoadedModel, corpus: str, config: MiningConfig) -> dict[s
     if config.corpus_part == "all":  # the whole corpus: recorded as before the split existed
         settings.pop("corpus_part")
         settings.pop("eval_fraction")
+    if config.signs == "positive":  # recorded as before negative mining existed, so old directories still match
+        settings.pop("signs")
     settings.update(model=model.name, corpus=portable_spec(corpus), prepend_bos=model.prepend_bos,
                     dtype=str(model.dtype), format_version=store.FORMAT_VERSION, layers=list(config.layers),
                     neurons=None if config.neurons is None else list(config.neurons))
@@ -321,14 +323,15 @@ def _sweep_chunks(miner: ExemplarMiner, stream: WindowStream, out: Path, setting
 def _write_results(miner: ExemplarMiner, documents: int, out: Path, settings: dict[str, Any]) -> dict[str, Any]:
     config, model = miner.config, miner.model
     for layer in config.layers:
-        store.save_tensors(store.layer_file(out, layer), miner.layer_shard(layer))
+        for sign in config.sign_values():
+            store.save_tensors(store.layer_file(out, layer, sign), miner.layer_shard(layer, sign))
     store.save_tensors(out / store.RANDOM_WINDOWS, miner.sample.tensors(config.window_len, model.pad_token_id))
     neurons = list(config.neurons) if config.neurons is not None else list(range(model.d_mlp))
     manifest = {"status": "complete", "settings": settings, "layers": list(config.layers),
                 "layers_spec": format_index_spec(list(config.layers)), "neurons": neurons,
                 "neurons_spec": format_index_spec(neurons), "d_mlp": model.d_mlp, "n_layers": model.n_layers,
                 "tokens": miner.tokens_done, "windows": miner.windows_done, "documents": documents,
-                "hook": NEURON_HOOK,
+                "signs": list(config.sign_values()), "hook": NEURON_HOOK,
                 "tensors": store.LAYER_TENSORS | (store.QUANTILE_TENSORS if config.quantile_windows else {})}
     save_json(out / MANIFEST, manifest)  # written last: its presence means every file is whole
     store.remove_leftovers(out)

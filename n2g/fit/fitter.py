@@ -262,11 +262,14 @@ class LayerContext:
 
 class LayerFitter:
     def __init__(self, model: LoadedModel, exemplars: ExemplarSet, layer: int, neurons: Sequence[int],
-                 config: FitConfig, model_name: str | None = None, random_truth: NeuronTruth | None = None) -> None:
-        """`random_truth`: the neurons' activations on the random windows, measured with other layers'
-        (`n2g.fit.random_truth`); None measures them here, in a pass of this layer's own."""
-        self.exemplars, self.neurons, self.config = exemplars, list(neurons), config
-        probe = LayerProbe(model, layer, config.resolved_budget(model.device))
+                 config: FitConfig, model_name: str | None = None, random_truth: NeuronTruth | None = None,
+                 sign: int = 1) -> None:
+        """`random_truth`: the neurons' activations on the random windows (times `sign`), measured with other
+        layers' (`n2g.fit.random_truth`); None measures them here, in a pass of this layer's own. `sign` -1 fits the
+        neurons' negative direction: its exemplars, and a probe that reads -1 x every activation, so that every
+        stage and score sees a positive-direction problem."""
+        self.exemplars, self.neurons, self.config, self.sign = exemplars, list(neurons), config, sign
+        probe = LayerProbe(model, layer, config.resolved_budget(model.device), sign=sign)
         vocab = Vocabulary(model.tokenizer, config.token_matching)
         if random_truth is None:
             random_truth = RandomWindowTruth(probe, exemplars, {layer: self.neurons}).layer_truth(layer)
@@ -288,9 +291,9 @@ class LayerFitter:
     def fit(self, neurons: Sequence[int]) -> list[NeuronGraph]:
         """Graphs for these neurons (in this order), every stage batched over all of them."""
         ctx, config = self.context, self.config
-        # with the quantile sample where it was mined (`MiningConfig.quantile_windows`): more windows where the neuron
-        # fires, split by document with the top-k ones, so they train and test alike
-        exemplars = {n: self.exemplars.neuron(ctx.layer, n, quantiles=True) for n in neurons}
+        # with the quantile sample where it was mined (`MiningConfig.quantile_windows`, the positive direction): more
+        # windows where the neuron fires, split by document with the top-k ones, so they train and test alike
+        exemplars = {n: self.exemplars.neuron(ctx.layer, n, self.sign, quantiles=True) for n in neurons}
         graphs = {n: self._empty_graph(ex) for n, ex in exemplars.items()}
         live = [n for n in neurons if graphs[n].status == "fitted"]
         splits = {n: config.split_for(exemplars[n]) for n in live}
@@ -321,7 +324,7 @@ class LayerFitter:
         graph = NeuronGraph(model=ctx.model_name, layer=ctx.layer, neuron=ex.neuron, a_max=ex.a_max,
                             token_matching=config.token_matching, activation_threshold=config.activation_threshold,
                             importance_threshold=config.importance_threshold, node_values=config.node_values,
-                            prediction=config.prediction)
+                            prediction=config.prediction, sign=ex.sign)
         if ex.a_max <= 0 or not ex.tokens:
             graph.status, graph.reason = "dead", "never fired in the corpus"
         return graph

@@ -22,6 +22,11 @@ from n2g.model.probe import LayerProbe
 NeuronTruth = dict[int, list[np.ndarray]]  # neuron -> per random window [len] raw activations
 
 
+def signed_truth(truth: NeuronTruth, sign: int) -> NeuronTruth:
+    """`truth` in one direction: as it is for +1, negated for -1 (what a probe of that sign would have read)."""
+    return truth if sign > 0 else {n: [-values for values in windows] for n, windows in truth.items()}
+
+
 class RandomWindowTruth:
     def __init__(self, probe: LayerProbe, exemplars: ExemplarSet, wanted: Mapping[int, Sequence[int]],
                  max_bytes: int = 1 << 30) -> None:

@@ -26,7 +26,7 @@ from n2g.exemplars.files import ExemplarSet
 from n2g.files import directory_lock
 from n2g.fit.augmentation import lm_autocast
 from n2g.fit.fitter import FitConfig, LayerFitter
-from n2g.fit.random_truth import RandomWindowTruth
+from n2g.fit.random_truth import RandomWindowTruth, signed_truth
 from n2g.graphs.files import GraphDirectory
 from n2g.graphs.neuron_graph import NeuronGraph
 from n2g.graphs.scoring import PREDICTORS, Predictor, format_score, mean_defined
@@ -85,26 +85,35 @@ def _fit_graphs(model: LoadedModel, exemplars: ExemplarSet, directory: GraphDire
                 neurons: Sequence[int] | Mapping[int, Sequence[int]] | None, config: FitConfig,
                 progress: bool) -> FitSummary:
     directory.open_for_fit(fit_settings(model, exemplars, config))
-    wanted, todo = fit_todo(exemplars, directory, layers, neurons)
+    todo_by_sign = {sign: fit_todo(exemplars, directory, layers, neurons, sign) for sign in exemplars.signs}
+    wanted = todo_by_sign[1][0]
     summary = FitSummary()
     start = time.perf_counter()
-    bar = tqdm(total=sum(map(len, wanted.values())), initial=sum(len(wanted[k]) - len(todo[k]) for k in layers),
-               unit="neuron", disable=not progress, dynamic_ncols=True)
-    truth = RandomWindowTruth.for_layers(model, exemplars, todo, config.resolved_budget(model.device))
+    total = sum(map(len, wanted.values())) * len(exemplars.signs)
+    left = sum(len(todo[layer]) for _, todo in todo_by_sign.values() for layer in layers)
+    bar = tqdm(total=total, initial=total - left, unit="graph", disable=not progress, dynamic_ncols=True)
+    # one random-window pass serves both signs: the negative direction reads the same values negated
+    either = {layer: sorted({n for _, todo in todo_by_sign.values() for n in todo[layer]}) for layer in layers}
+    truth = RandomWindowTruth.for_layers(model, exemplars, either, config.resolved_budget(model.device))
     summary.probe.append(truth.probe.stats)
     with bar:
         for layer in layers:
-            if not todo[layer]:
+            if not either[layer]:
                 continue
-            fitter = LayerFitter(model, exemplars, layer, todo[layer], config, random_truth=truth.layer_truth(layer))
-            for group in fitter.groups():
-                bar.set_description(f"layer {layer}")
-                graphs = fitter.fit(group)
-                append_new(directory, layer, graphs)
-                summary.fitted_now += len(graphs)
-                bar.update(len(graphs))
-            summary.probe.append(fitter.context.probe.stats)
-            del fitter  # its layer's random-window values, before the next layer's are measured
+            layer_truth = truth.layer_truth(layer)
+            for sign, (_, todo) in todo_by_sign.items():
+                if not todo[layer]:
+                    continue
+                fitter = LayerFitter(model, exemplars, layer, todo[layer], config,
+                                     random_truth=signed_truth(layer_truth, sign), sign=sign)
+                for group in fitter.groups():
+                    bar.set_description(f"layer {layer}{' negative' if sign < 0 else ''}")
+                    graphs = fitter.fit(group)
+                    append_new(directory, layer, graphs)
+                    summary.fitted_now += len(graphs)
+                    bar.update(len(graphs))
+                summary.probe.append(fitter.context.probe.stats)
+                del fitter  # its layer's random-window values, before the next layer's are measured
     summary.seconds = time.perf_counter() - start
     return summarise(directory, wanted, summary)
 
@@ -118,30 +127,32 @@ def summarise(directory: GraphDirectory, wanted: Mapping[int, Sequence[int]], su
 
 
 def fit_todo(exemplars: ExemplarSet, directory: GraphDirectory, layers: Sequence[int],
-             neurons: Sequence[int] | Mapping[int, Sequence[int]] | None
+             neurons: Sequence[int] | Mapping[int, Sequence[int]] | None, sign: int = 1
              ) -> tuple[dict[int, list[int]], dict[int, list[int]]]:
-    """(wanted, todo): per layer the neurons asked for, and those of them the directory does not hold yet."""
+    """(wanted, todo): per layer the neurons asked for, and those of them the directory holds no graph of this
+    sign of yet."""
     wanted = {layer: _neurons(exemplars, layer, neurons[layer] if isinstance(neurons, Mapping) else neurons)
               for layer in layers}
     todo = {}
     for layer in layers:
         with layer_lock(directory, layer):
-            done = directory.done(layer)
+            done = directory.done(layer, sign)
         todo[layer] = [n for n in wanted[layer] if n not in done]
     return wanted, todo
 
 
 @dataclass(frozen=True)
 class FitJob:
-    """One group of one layer's neurons: what one process fits in one `LayerFitter.fit` call."""
+    """One group of one layer's neurons in one direction: what one process fits in one `LayerFitter.fit` call."""
 
     layer: int
     neurons: tuple[int, ...]
+    sign: int = 1
 
 
-def fit_jobs(todo: Mapping[int, Sequence[int]], group_size: int) -> list[FitJob]:
+def fit_jobs(todo: Mapping[int, Sequence[int]], group_size: int, sign: int = 1) -> list[FitJob]:
     """The groups `fit_graphs` fits, in its order: each layer's neurons still to do, `group_size` at a time."""
-    return [FitJob(layer, tuple(neurons[start: start + group_size]))
+    return [FitJob(layer, tuple(neurons[start: start + group_size]), sign)
             for layer, neurons in todo.items() for start in range(0, len(neurons), group_size)]
 
 
@@ -152,11 +163,11 @@ def fit_group(model: LoadedModel, exemplars: ExemplarSet, out: str | Path, job: 
     graphs written now (0 when a retried or repeated job finds them all there)."""
     directory = GraphDirectory(out)
     with layer_lock(directory, job.layer):
-        done = directory.done(job.layer)
+        done = directory.done(job.layer, job.sign)
     neurons = [n for n in job.neurons if n not in done]
     if not neurons:
         return 0
-    fitter = LayerFitter(model, exemplars, job.layer, neurons, config)
+    fitter = LayerFitter(model, exemplars, job.layer, neurons, config, sign=job.sign)
     graphs = fitter.fit(neurons)
     return append_new(directory, job.layer, graphs)
 
@@ -175,10 +186,10 @@ def layer_lock(directory: GraphDirectory, layer: int) -> Iterator[None]:
 
 
 def append_new(directory: GraphDirectory, layer: int, graphs: Sequence[NeuronGraph]) -> int:
-    """Append the graphs whose neurons the layer's file does not hold yet; returns how many were written."""
+    """Append the graphs whose (neuron, sign) the layer's file does not hold yet; returns how many were written."""
     with layer_lock(directory, layer):
-        done = directory.done(layer)  # also cuts a line torn by a writer killed mid-append
-        new = [g for g in graphs if g.neuron not in done]
+        done = {sign: directory.done(layer, sign) for sign in {g.sign for g in graphs}}  # also cuts a torn line
+        new = [g for g in graphs if g.neuron not in done[g.sign]]
         if new:
             directory.append(layer, new)
     return len(new)

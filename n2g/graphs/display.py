@@ -20,6 +20,9 @@ def graph_summary(graph: NeuronGraph) -> str:
     """Identity, scores against the baselines, then each pattern as it reads left to right."""
     lines = [f"neuron {graph.name} of {graph.model}: {graph.status}"
              + (f" ({graph.reason})" if graph.reason else "") + f", a_max {graph.a_max:.3f}"]
+    if graph.sign < 0:
+        lines.append("  negative direction: where the neuron goes most negative (a_max and activations are of -1 x "
+                     "the neuron)")
     if graph.stats.firing_rate is not None:
         lines.append(f"  fires (>= {graph.activation_threshold} x a_max) on {firing_percent(graph.stats.firing_rate)} "
                      f"of random-window tokens")

@@ -27,6 +27,9 @@ Fitting also records what a graph is seen to do on text it was not built from (f
 `NeuronGraph.to_json()` / `from_json()` round-trip exactly; `FORMAT_VERSION` changes when the layout does. Version 2
 only adds those two (optional) fields: version 1 graphs are read as they are, a graph without either is written
 exactly as version 1 was (`layout_version`), and any other version is refused in one line.
+
+A graph of a neuron's negative direction (`sign` -1, mined with `--signs both`) is a graph of -1 x its activations,
+written with `"sign": -1`; a graph without `sign` is of the positive direction, as every graph before signs was.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from typing import Any, Literal, get_args, get_type_hints
 from n2g.errors import N2GError
 from n2g.graphs.scoring import GraphScores
 from n2g.model.token_keys import TokenMatching
+from n2g.specs import format_neuron
 
 FORMAT = "n2g-graph"
 FORMAT_VERSION = 2  # 2: per-root evidence and the activation sample
@@ -292,10 +296,13 @@ class NeuronGraph:
     activation_sample: str | None = None
     # The text `from_json` read, so that storing a graph read from a file need not serialise it again.
     source_json: str | None = field(default=None, compare=False, repr=False)
+    # +1: the neuron's positive direction; -1: its negative one, fitted on -1 x its activations (a_max, node values,
+    # scores and the activation sample are all of sign x activation). JSON: "sign": -1, absent for +1.
+    sign: int = 1
 
     @property
     def name(self) -> str:
-        return f"{self.layer}:{self.neuron}"
+        return format_neuron(self.layer, self.neuron, self.sign)
 
     def find_root(self, key: str) -> TrieNode | None:
         return next((root for root in self.roots if root.key == key), None)
@@ -348,7 +355,8 @@ class NeuronGraph:
 
     def to_dict(self) -> dict[str, Any]:
         data = {"format": FORMAT, "version": self.layout_version(), "model": self.model, "layer": self.layer,
-                "neuron": self.neuron, "a_max": self.a_max, "token_matching": self.token_matching,
+                "neuron": self.neuron, **({"sign": self.sign} if self.sign != 1 else {}), "a_max": self.a_max,
+                "token_matching": self.token_matching,
                 "activation_threshold": self.activation_threshold,
                 "importance_threshold": self.importance_threshold, "node_values": self.node_values,
                 "prediction": self.prediction, "status": self.status, "reason": self.reason,
@@ -371,6 +379,8 @@ class NeuronGraph:
                            f"(known: {', '.join(NODE_VALUES)}; {', '.join(PREDICTION_RULES)})")
         if self.status not in GRAPH_STATUSES:
             raise N2GError(f"unknown graph status {self.status!r} (known: {', '.join(GRAPH_STATUSES)})")
+        if self.sign not in (1, -1) or type(self.sign) is not int:
+            raise N2GError(f"unknown graph sign {self.sign!r} (known: 1, -1)")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> NeuronGraph:
@@ -394,7 +404,7 @@ class NeuronGraph:
                    node_values=data.get("node_values", "aggregate"), prediction=data.get("prediction", "best"),
                    status=data["status"], reason=data.get("reason"), scores=scores, stats=stats,
                    activation_sample=data.get("activation_sample"),
-                   roots=[TrieNode.from_dict(root) for root in data.get("roots", [])])
+                   roots=[TrieNode.from_dict(root) for root in data.get("roots", [])], sign=data.get("sign", 1))
 
     @classmethod
     def from_json(cls, text: str) -> NeuronGraph:

@@ -15,6 +15,9 @@ fitting them one by one, on top of the larger batches. BOS is prepended by the m
 `language_model_pass` is the one path that runs the whole model: augmentation needs next-token distributions
 and whole-sequence log-probabilities; it reads the target neuron in the same pass.
 
+A probe of `sign` -1 reads every neuron negated (values, gradients, the language-model pass's activations): the
+negative direction of a neuron, fitted by the same stages as a positive-direction problem.
+
 Memory. A forward pass in inference mode holds about one layer's activations, so its batches are bounded by
 `token_budget` at any depth. A backward pass (`pivot_gradients`) keeps every layer's activations up to the target,
 so its memory grows with depth: on SmolLM2 (fp32) 4,096 tokens took +0.54 GB at layer 0 and +9.4 GB at layer 29.
@@ -73,8 +76,10 @@ class LanguageModelRows:
 
 
 class LayerProbe:
-    def __init__(self, model: LoadedModel, layer: int, token_budget: int, lm_token_budget: int | None = None) -> None:
-        self.model, self.layer = model, layer
+    def __init__(self, model: LoadedModel, layer: int, token_budget: int, lm_token_budget: int | None = None,
+                 sign: int = 1) -> None:
+        """`sign`: what every read is multiplied by (-1: the neurons' negative direction)."""
+        self.model, self.layer, self.sign = model, layer, sign
         self.token_budget = token_budget
         self.lm_token_budget = lm_token_budget or max(256, token_budget // 4)
         self.bos = model.bos_to_prepend
@@ -129,7 +134,7 @@ class LayerProbe:
 
         def hook_for(layer: int, read: Callable[[torch.Tensor], torch.Tensor]) -> Callable[..., None]:
             def hook(activation: torch.Tensor, hook: object = None) -> None:
-                captured[layer] = read(activation[:, self.offset:])
+                captured[layer] = self._signed(read(activation[:, self.offset:]))
                 if layer == deepest:
                     raise StopForward
             return hook
@@ -138,6 +143,10 @@ class LayerProbe:
         with torch.inference_mode():
             run_until_stopped(self.model.bridge, ids, hooks)
         return captured
+
+    def _signed(self, values: torch.Tensor) -> torch.Tensor:
+        """`values` read from the hook, in this probe's direction (only what was read is negated)."""
+        return values if self.sign > 0 else torch.neg(values)
 
     def neuron_acts(self, rows: Sequence[Row], stage: str = "") -> list[np.ndarray]:
         """[len(tokens)] float32 activations of each row's own neuron at every content position."""
@@ -223,7 +232,7 @@ class LayerProbe:
 
         with torch.enable_grad():
             run_until_stopped(self.model.bridge, ids, [("hook_embed", embedding), (self.hook_name, post)])
-            total = held["acts"][index, at, neurons].float().sum()
+            total = self._signed(held["acts"][index, at, neurons].float()).sum()
             (gradient,) = torch.autograd.grad(total, held["embed"])
         return gradient[index, at]
 
@@ -253,7 +262,7 @@ class LayerProbe:
         offset = self.offset
 
         def hook(activation: torch.Tensor, hook: object = None) -> None:
-            captured.append(gather.read(activation[:, offset:]))
+            captured.append(self._signed(gather.read(activation[:, offset:])))
 
         with torch.inference_mode():
             with torch.autocast(ids.device.type, dtype=autocast or torch.float32, enabled=autocast is not None):

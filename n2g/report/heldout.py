@@ -69,7 +69,7 @@ def _evaluate_one(graph: NeuronGraph, fit: ExemplarSet, evaluation: ExemplarSet,
                   random_keys: list[list[str]], random_acts: Sequence[np.ndarray]) -> HeldOutScores:
     def windows(exemplars: ExemplarSet) -> Windows:
         # the fitting part's quantile sample, where mined, is evidence the graph had: the baselines get it too
-        found = exemplars.neuron(graph.layer, graph.neuron, quantiles=True)
+        found = exemplars.neuron(graph.layer, graph.neuron, graph.sign, quantiles=True)
         return Windows([vocab.keys(tokens) for tokens in found.tokens],
                        [acts.numpy() / graph.a_max for acts in found.acts])
 

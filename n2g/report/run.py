@@ -25,6 +25,7 @@ from typing import Any
 
 import pandas as pd
 
+from n2g.errors import N2GError
 from n2g.exemplars.files import ExemplarSet, NeuronExemplars
 from n2g.exemplars.miner import MiningConfig
 from n2g.exemplars.run import mine_exemplars
@@ -80,6 +81,9 @@ def _say(plan: ReportPlan, text: str) -> None:
 
 def run_report(model: LoadedModel, plan: ReportPlan) -> dict[str, Any]:
     """Every stage, each resuming what a killed run left; returns the report (as written to report.json)."""
+    if plan.mining.signs != "positive":
+        raise N2GError("n2g report scores the positive direction only: drop --signs both (negative graphs: "
+                       "`n2g ingest --signs both`, then `n2g-search --sign negative`)")
     sample = sample_neurons(plan.layers, model.d_mlp, plan.neurons_per_layer, plan.seed)
     union = sorted({n for neurons in sample.values() for n in neurons})
     exemplar_dir = plan.out / "exemplars"

@@ -6,6 +6,8 @@
 // param model: STRING  the model, when any_model is false
 // param any_layer: BOOL  true: every layer
 // param layers: LIST<INT>  the layers, when any_layer is false
+// param any_sign: BOOL  true: both directions of a neuron (its positive and its negative graph)
+// param sign: INT  1 (positive) or -1 (negative), when any_sign is false
 // param min_f1: FLOAT  lowest held-out F1 (-1: no limit; a neuron without F1 counts as -1)
 // param limit: INT  rows to return
 // note: returns the ranked neuron ids with what matched (per matched text, aligned: its root GraphNode id and its
@@ -15,7 +17,7 @@
 // note: ((1 + hits) / (2 + predictions)) so that 1 of 1 does not outrank 45 of 50; then held-out F1.
 UNWIND $tokens AS token
 MATCH (t:Token {text: token.text})<-[a:ACTIVATES_ON]-(n:Neuron)
-WHERE ($any_model OR n.model = $model) AND ($any_layer OR n.layer IN $layers) AND coalesce(n.f1, -1.0) >= $min_f1
+WHERE ($any_model OR n.model = $model) AND ($any_layer OR n.layer IN $layers) AND ($any_sign OR n.sign = $sign) AND coalesce(n.f1, -1.0) >= $min_f1
 WITH n.id AS id, n.f1 AS f1, count(DISTINCT token.slot) AS slots, collect(t.text) AS matched, collect(a.root) AS roots,
      collect(coalesce(a.test_hits, 0) + coalesce(a.random_hits, 0)) AS token_hits,
      collect(CASE WHEN a.test_predictions IS NULL THEN -1 ELSE a.test_predictions + coalesce(a.random_predictions, 0) END) AS token_predictions, max(a.max_activation) AS activation,

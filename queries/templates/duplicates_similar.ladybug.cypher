@@ -10,6 +10,8 @@
 // param model: STRING  the model, when any_model is false
 // param any_layer: BOOL  true: every layer
 // param layers: LIST<INT>  the layers, when any_layer is false
+// param any_sign: BOOL  true: both directions of a neuron (its positive and its negative graph)
+// param sign: INT  1 (positive) or -1 (negative), when any_sign is false
 // param min_f1: FLOAT  lowest held-out F1 (-1: no limit; a neuron without F1 counts as -1)
 // param limit: INT  rows to return
 // note: context_overlap is null when neither graph has context (nothing to compare: such a pair matches on its
@@ -19,8 +21,8 @@ MATCH (a:Neuron)-[:IN_BAND]->(:Band)<-[:IN_BAND]-(b:Neuron)
 WHERE a.id < b.id AND (NOT $cross_layer OR a.layer <> b.layer)
   AND a.n_activating >= $min_overlap * b.n_activating AND b.n_activating >= $min_overlap * a.n_activating
   AND a.n_context >= $min_overlap * b.n_context AND b.n_context >= $min_overlap * a.n_context
-  AND ($any_model OR a.model = $model) AND ($any_layer OR a.layer IN $layers) AND coalesce(a.f1, -1.0) >= $min_f1
-  AND ($any_model OR b.model = $model) AND ($any_layer OR b.layer IN $layers) AND coalesce(b.f1, -1.0) >= $min_f1
+  AND ($any_model OR a.model = $model) AND ($any_layer OR a.layer IN $layers) AND ($any_sign OR a.sign = $sign) AND coalesce(a.f1, -1.0) >= $min_f1
+  AND ($any_model OR b.model = $model) AND ($any_layer OR b.layer IN $layers) AND ($any_sign OR b.sign = $sign) AND coalesce(b.f1, -1.0) >= $min_f1
 WITH DISTINCT a, b
 WITH a, b, size(list_filter(a.activating_tokens, x -> list_contains(b.activating_tokens, x))) AS shared_activating,
      CASE WHEN a.n_context = 0 OR b.n_context = 0 THEN 0

@@ -6,6 +6,8 @@
 // param model: STRING  the model, when any_model is false
 // param any_layer: BOOL  true: every layer
 // param layers: LIST<INT>  the layers, when any_layer is false
+// param any_sign: BOOL  true: both directions of a neuron (its positive and its negative graph)
+// param sign: INT  1 (positive) or -1 (negative), when any_sign is false
 // param min_f1: FLOAT  lowest held-out F1 (-1: no limit; a neuron without F1 counts as -1)
 // param limit: INT  rows to return
 // note: context_overlap is null when the smaller graph has no context (nothing to compare); `queries.search` then
@@ -16,12 +18,12 @@
 // note: LadybugDB 0.22 misread a's properties when filters were pushed into a pattern with the rank predicate.
 MATCH (a:Neuron)-[r:ACTIVATES_ON]->(t:Token)
 WHERE r.rank < a.n_activating - ceil($min_overlap * a.n_activating - 0.000001) + 1
-WITH a.id AS aid, a.n_activating AS na, a.layer AS la, a.model AS ma, coalesce(a.f1, -1.0) AS fa, t
-WHERE ($any_model OR ma = $model) AND ($any_layer OR la IN $layers) AND fa >= $min_f1
+WITH a.id AS aid, a.n_activating AS na, a.layer AS la, a.sign AS sa, a.model AS ma, coalesce(a.f1, -1.0) AS fa, t
+WHERE ($any_model OR ma = $model) AND ($any_layer OR la IN $layers) AND ($any_sign OR sa = $sign) AND fa >= $min_f1
 MATCH (t)<-[:ACTIVATES_ON]-(b:Neuron)
-WITH aid, na, la, b.id AS bid, b.n_activating AS nb, b.layer AS lb, b.model AS mb, coalesce(b.f1, -1.0) AS fb
+WITH aid, na, la, b.id AS bid, b.n_activating AS nb, b.layer AS lb, b.sign AS sb, b.model AS mb, coalesce(b.f1, -1.0) AS fb
 WHERE (na < nb OR (na = nb AND aid < bid)) AND (NOT $cross_layer OR la <> lb)
-  AND ($any_model OR mb = $model) AND ($any_layer OR lb IN $layers) AND fb >= $min_f1
+  AND ($any_model OR mb = $model) AND ($any_layer OR lb IN $layers) AND ($any_sign OR sb = $sign) AND fb >= $min_f1
 WITH DISTINCT aid, bid
 MATCH (a:Neuron {id: aid})
 MATCH (b:Neuron {id: bid})

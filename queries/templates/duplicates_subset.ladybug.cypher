@@ -6,6 +6,8 @@
 // param model: STRING  the model, when any_model is false
 // param any_layer: BOOL  true: every layer
 // param layers: LIST<INT>  the layers, when any_layer is false
+// param any_sign: BOOL  true: both directions of a neuron (its positive and its negative graph)
+// param sign: INT  1 (positive) or -1 (negative), when any_sign is false
 // param min_f1: FLOAT  lowest held-out F1 (-1: no limit; a neuron without F1 counts as -1)
 // param limit: INT  rows to return
 // note: context_overlap is null when the smaller graph has no context (nothing to compare); `queries.search` then
@@ -19,14 +21,15 @@
 // note: nothing explicitly: LadybugDB 0.22's list_filter gave 1 for it when other pairs of the batch had context.
 MATCH (a:Neuron)-[r:ACTIVATES_ON]->(t:Token)
 WHERE r.rank < a.n_activating - ceil($min_overlap * a.n_activating - 0.000001) + 1
-WITH a.id AS aid, a.n_activating AS na, a.layer AS la, a.model AS ma, coalesce(a.f1, -1.0) AS fa, t
-WHERE ($any_model OR ma = $model) AND ($any_layer OR la IN $layers) AND fa >= $min_f1
+WITH a.id AS aid, a.n_activating AS na, a.layer AS la, a.sign AS sa, a.model AS ma, coalesce(a.f1, -1.0) AS fa, t
+WHERE ($any_model OR ma = $model) AND ($any_layer OR la IN $layers) AND ($any_sign OR sa = $sign) AND fa >= $min_f1
 MATCH (t)<-[:ACTIVATES_ON]-(b:Neuron)
-WITH aid, na, la, b.id AS bid, b.n_activating AS nb, b.layer AS lb, b.model AS mb, coalesce(b.f1, -1.0) AS fb,
+WITH aid, na, la, b.id AS bid, b.n_activating AS nb, b.layer AS lb, b.sign AS sgb, b.model AS mb,
+     coalesce(b.f1, -1.0) AS fb,
      b.neuron AS other_neuron, b.signature AS sb, b.f1 AS other_f1,
      b.activating_tokens AS tb, b.context_tokens AS cb
 WHERE (na < nb OR (na = nb AND aid < bid)) AND (NOT $cross_layer OR la <> lb)
-  AND ($any_model OR mb = $model) AND ($any_layer OR lb IN $layers) AND fb >= $min_f1
+  AND ($any_model OR mb = $model) AND ($any_layer OR lb IN $layers) AND ($any_sign OR sgb = $sign) AND fb >= $min_f1
 WITH aid, bid, lb, other_neuron, sb, other_f1, tb, cb, count(*) AS prefix_hits
 MATCH (a:Neuron {id: aid})
 WITH a, bid, lb, other_neuron, sb, other_f1, tb,

@@ -6,4 +6,4 @@
 UNWIND $roots AS r
 MATCH (g:GraphNode {id: r})
 MATCH (n:Neuron {id: g.neuron_id})
-RETURN g.id AS root, n.id AS id, n.model AS model, n.layer AS layer, n.f1 AS f1, g.patterns AS patterns
+RETURN g.id AS root, n.id AS id, n.model AS model, n.layer AS layer, n.sign AS sign, n.f1 AS f1, g.patterns AS patterns

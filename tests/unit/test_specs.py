@@ -146,6 +146,11 @@ def test_neuron_ids_are_layer_colon_neuron_only() -> None:
         with pytest.raises(N2GError, match="write LAYER:NEURON") as info:
             parse_neuron_id(bad)
         assert hint in str(info.value)
+    assert parse_neuron_id("1:144-") == NeuronRef(1, 144, -1) and str(NeuronRef(1, 144, -1)) == "1:144-"
+    assert format_neuron(0, 3, -1) == "0:3-" and format_neuron(0, 3, 1) == "0:3"
+    for bad in ("1:144--", "-1:144", "1-:144", "1:-"):
+        with pytest.raises(N2GError, match="write LAYER:NEURON"):
+            parse_neuron_id(bad)
 
 
 def test_selection_ranges_with_layers_pairs_without() -> None:
@@ -164,6 +169,8 @@ def test_selection_ranges_with_layers_pairs_without() -> None:
         parse_neuron_selection(None, "9:1", 4, 8)
     with pytest.raises(N2GError, match="neuron 8 of 0:8 out of range"):
         parse_neuron_selection(None, "0:8", 4, 8)
+    with pytest.raises(N2GError, match="not directions"):
+        parse_neuron_selection(None, "0:7-", 4, 8)
 
 
 def test_filter_specs_have_no_model_size_but_a_bound() -> None:

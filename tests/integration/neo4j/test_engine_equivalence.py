@@ -29,7 +29,7 @@ pytestmark = pytest.mark.neo4j
 
 TEST = SearchFilter(model="test-model")
 FILTERS = [SearchFilter(), TEST, SearchFilter(model="test-model", layers=[0, 3]), SearchFilter(min_f1=0.5),
-           SearchFilter(layers=[1, 2, 3])]
+           SearchFilter(layers=[1, 2, 3]), SearchFilter(sign=-1), SearchFilter(model="test-model", sign=1)]
 
 
 def searches() -> list[Callable[[NeuronSearch], Any]]:
@@ -75,6 +75,13 @@ def searches() -> list[Callable[[NeuronSearch], Any]]:
         lambda s: s.duplicates("similar", 0.9, min_correlation=None),  # candidates without the correlation check
         lambda s: s.duplicates("similar", 0.9, min_correlation=0.99),  # ... and a check that drops some
         lambda s: s.similar_to("0:0", model="test-model"),  # activation samples: the correlation column
+        lambda s: s.neuron("3:0-", model="test-model"),  # a negative graph
+        lambda s: s.best(2, where=SearchFilter(sign=-1)),
+        lambda s: s.polysemantic(where=SearchFilter(sign=1)),
+        lambda s: s.similar_to("3:0-", model="test-model", where=SearchFilter(sign=1)),
+        lambda s: s.layers(where=SearchFilter(sign=-1)),
+        lambda s: s.text(tokens=["from", " import", " os"], model="test-model", where=SearchFilter(sign=-1)),
+        lambda s: s.fitted_neurons(model="test-model", where=SearchFilter(sign=-1)),
     ]
     for where in FILTERS:
         calls += [

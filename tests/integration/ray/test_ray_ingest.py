@@ -29,9 +29,9 @@ MINING = MiningConfig(max_tokens=5000, batch_size=8, checkpoint_every_s=0)
 FIT = FitConfig(group_size=3)
 
 
-def plan(root: Path, corpus: Path) -> IngestPlan:
+def plan(root: Path, corpus: Path, mining: MiningConfig = MINING) -> IngestPlan:
     return IngestPlan(corpus=str(corpus), neurons=SELECTION, work_dir=root / "work", db=str(root / "n2g.lbdb"),
-                      mining=mining_config(MINING, SELECTION, 64), fit=FIT, progress=False)
+                      mining=mining_config(mining, SELECTION, 64), fit=FIT, progress=False)
 
 
 def model_config(model_dir: Path) -> ModelConfig:
@@ -58,8 +58,9 @@ def one_process(tiny_model, tiny_model_dir: Path, small_corpus_dir: Path,
     return root
 
 
-def run_on_ray(root: Path, model_dir: Path, corpus: Path, during: Any = None) -> tuple[str, list[int]]:
-    job = plan(root, corpus)
+def run_on_ray(root: Path, model_dir: Path, corpus: Path, during: Any = None,
+               mining: MiningConfig = MINING) -> tuple[str, list[int]]:
+    job = plan(root, corpus, mining)
     with RayWorkers(RayConfig("local", workers=2), model_config(model_dir), progress=False) as workers, \
             open_store(job.db) as store:
         assert workers.workers == 2 and workers.device_type == "cpu"
@@ -104,6 +105,24 @@ def test_two_workers_equal_one_process(local_ray: None, one_process: Path, tiny_
     assert again == line
     assert work_files(tmp_path) == before
     assert store_snapshot(tmp_path) == stored
+
+
+def test_both_signs_on_two_workers_equal_one_process(local_ray: None, tiny_model_dir: Path, small_corpus_dir: Path,
+                                                     tmp_path: Path) -> None:
+    """`--signs both` on Ray: mined in merged chunks, fitted a group of one sign per task, the same exemplars (both
+    sides), graphs (both signs) and store as one process."""
+    both = MiningConfig(max_tokens=5000, batch_size=8, checkpoint_every_s=0, signs="both")
+    for root in ("one", "ray"):
+        (tmp_path / root).mkdir()
+    job = plan(tmp_path / "one", small_corpus_dir, both)
+    with open_store(job.db) as store:
+        assert run_ingest(model_config(tiny_model_dir).load(), job, store).missing == 0
+    line, _ = run_on_ray(tmp_path / "ray", tiny_model_dir, small_corpus_dir, mining=both)
+    assert line.startswith("coverage: 26 of 26 requested graphs (both signs) stored")
+    assert exemplar_files(tmp_path / "ray") == exemplar_files(tmp_path / "one")
+    assert graph_lines(tmp_path / "ray") == graph_lines(tmp_path / "one")
+    assert sum(len(v) for v in graph_lines(tmp_path / "ray").values()) == 2 * sum(map(len, SELECTION.values()))
+    assert store_snapshot(tmp_path / "ray") == store_snapshot(tmp_path / "one")
 
 
 def work_files(root: Path) -> dict[Path, tuple[int, bytes]]:

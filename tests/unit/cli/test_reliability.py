@@ -145,7 +145,7 @@ def test_cypher_takes_the_limit_and_says_what_it_cut(planted_db: Path, tmp_path:
     query = write_cypher(tmp_path, "MATCH (n:Neuron) RETURN n.id AS id")
     assert search(["--db", str(planted_db), "--cypher", query, "--limit", "3", "--format", "json"]) == 0
     captured = capsys.readouterr()
-    assert len(json.loads(captured.out)) == 3 and "showing 3 of 12 rows" in captured.err
+    assert len(json.loads(captured.out)) == 3 and "showing 3 of 13 rows" in captured.err
 
 
 def test_json_output_is_strict_json(planted_db: Path, tmp_path: Path, capsys) -> None:

@@ -37,6 +37,21 @@ def test_table_json_csv_carry_the_same_columns(planted_db: Path, capsys) -> None
     assert json.loads(csv_rows[0]["activating_tokens"]) == rows[0]["activating_tokens"]
 
 
+def test_sign_option_keeps_one_direction(planted_db: Path, capsys) -> None:
+    """3:0- (the negative graph of 3:0) fires on ` import` after `from`: --sign negative finds it alone,
+    --sign positive never; the id says which direction a row is."""
+    base = ("--db", str(planted_db), "--activating-token", "import", "--model", "test-model", "--format", "json")
+    ids = {sign: [r["id"] for r in json.loads(run(capsys, *base, "--sign", sign)[1])]
+           for sign in ("negative", "positive", "any")}
+    assert ids["negative"] == ["test-model:3:0-"]
+    assert ids["positive"] == ["test-model:0:0", "test-model:3:0"]
+    assert sorted(ids["any"]) == sorted(ids["negative"] + ids["positive"])
+    code, out, _ = run(capsys, "--db", str(planted_db), "--neuron", "3:0-", "--model", "test-model")
+    assert code == 0 and out.startswith("neuron 3:0- of test-model: fitted") and "negative direction" in out
+    code, _, err = run(capsys, "--db", str(planted_db), "--activating-token", "import", "--sign", "both")
+    assert code == 2 and "Traceback" not in err
+
+
 def test_explain_prints_cypher_and_parameters(planted_db: Path, capsys) -> None:
     code, out, _ = run(capsys, "--db", str(planted_db), "--activating-token", "x'); MATCH (n) DETACH DELETE n //",
                        "--explain")
@@ -63,7 +78,7 @@ def test_neuron_table_shows_the_graph(planted_db: Path, capsys) -> None:
 def test_raw_cypher_from_stdin_with_params(planted_db: Path, capsys, monkeypatch) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO("MATCH (n:Neuron) WHERE n.layer = $layer RETURN count(n) AS n"))
     code, out, _ = run(capsys, "--db", str(planted_db), "--cypher", "-", "--param", "layer=3", "--format", "json")
-    assert code == 0 and json.loads(out) == [{"n": 3}]
+    assert code == 0 and json.loads(out) == [{"n": 4}]  # 3:0, 3:0- (its negative graph), 3:4, 3:5
 
 
 HOSTILE_TOKENS = ["it's", 'say "hi"', "back\\slash", "MATCH (n) DETACH DELETE n", "line\nbreak", "x" * 10_000,

@@ -75,6 +75,22 @@ def test_chunks_merged_are_byte_identical(workers: int, tiny_model, small_corpus
     assert files(tmp_path) == straight
 
 
+def test_both_signs_chunks_merged_are_byte_identical(tiny_model, small_corpus_dir: Path, tmp_path: Path) -> None:
+    """`--signs both` through the merge Ray uses: the negative shards too equal one sweep's, byte for byte."""
+    both = MiningConfig(**{**CONFIG.__dict__, "signs": "both", "max_tokens": 3000})
+    mine_exemplars(tiny_model, str(small_corpus_dir), tmp_path / "one", both, progress=False)
+    mine_exemplars(tiny_model, str(small_corpus_dir), tmp_path / "chunked", both, progress=False,
+                   executor=InProcess(tiny_model, 2))
+    assert (tmp_path / "one" / "layer_02_neg.safetensors").is_file()
+    assert files(tmp_path / "chunked") == files(tmp_path / "one")
+    with pytest.raises(Stop):  # stopped with both sides checkpointed, resumed in one process
+        mine_exemplars(tiny_model, str(small_corpus_dir), tmp_path / "resumed", both, progress=False,
+                       executor=InProcess(tiny_model, 2, fail_after=2))
+    assert (tmp_path / "resumed" / CHECKPOINT).is_file()
+    mine_exemplars(tiny_model, str(small_corpus_dir), tmp_path / "resumed", both, progress=False)
+    assert files(tmp_path / "resumed") == files(tmp_path / "one")
+
+
 @pytest.mark.parametrize("resume_chunked", [False, True])
 def test_stopped_chunked_run_resumes_identically(resume_chunked: bool, tiny_model, small_corpus_dir: Path,
                                                  tmp_path: Path, straight: dict[str, bytes]) -> None:

@@ -49,6 +49,7 @@ VARIANTS = {
     "k1-one-neuron": (replace(CONFIG, top_k=1, neurons=(5,), max_tokens=3000), False),
     "windows-shorter-than-dedup-context": (
         replace(CONFIG, window_len=4, min_window_len=2, dedup_context=8, max_tokens=1500), False),
+    "both-signs": (replace(CONFIG, signs="both", max_tokens=3000), False),
 }
 
 
@@ -72,12 +73,13 @@ def test_top_k_equals_brute_force(variant: str, tiny_model_dir: Path, small_corp
     mine_exemplars(model, str(small_corpus_dir), tmp_path, config, progress=False)
     mined_set = ExemplarSet(tmp_path)
     reference = brute_force_activations(model, small_corpus_dir, config)
-    for layer in config.layers:
-        shard = mined_set.layer(layer)
-        windows = [(wid, tokens, acts) for (wid, tokens), acts in zip(reference["windows"], reference["acts"][layer])]
+    for layer, sign in [(layer, sign) for layer in config.layers for sign in config.sign_values()]:
+        shard = mined_set.layer(layer, sign)  # the negative side: the top-k of the negated activations
+        windows = [(wid, tokens, sign * acts)
+                   for (wid, tokens), acts in zip(reference["windows"], reference["acts"][layer])]
         for row in range(shard["neurons"].numel()):
             expected = top_k_windows(windows, row, config.top_k, config.dedup_context)
-            assert shard["window_ids"][row].tolist() == expected, f"{variant}: row {row} of layer {layer}"
+            assert shard["window_ids"][row].tolist() == expected, f"{variant}: row {row} of layer {layer} ({sign})"
             for slot, window_id in enumerate(expected):
                 length = int(shard["lengths"][row, slot])
                 truth = windows[window_id][2][:, row]
@@ -85,6 +87,42 @@ def test_top_k_equals_brute_force(variant: str, tiny_model_dir: Path, small_corp
                 assert torch.equal(shard["acts"][row, slot, :length], truth)
                 assert float(shard["values"][row, slot]) == float(truth.max())
                 assert shard["tokens"][row, slot, :length].tolist() == windows[window_id][1]
+
+
+def test_negative_side_is_the_minimum_and_its_own_fire_count(tiny_model, small_corpus_dir: Path,
+                                                            tmp_path: Path) -> None:
+    """With --signs both each neuron's negative exemplars start at its most negative window: a_max of the negative
+    side is -min over the corpus, its strongest window is the one holding that minimum, and its fire count counts
+    tokens below -fire_threshold."""
+    config = replace(CONFIG, signs="both", max_tokens=3000)
+    mine_exemplars(tiny_model, str(small_corpus_dir), tmp_path, config, progress=False)
+    mined_set = ExemplarSet(tmp_path)
+    assert mined_set.signs == [1, -1] and mined_set.manifest["settings"]["signs"] == "both"
+    reference = brute_force_activations(tiny_model, small_corpus_dir, config)
+    for layer in config.layers:
+        negative, every_token = mined_set.layer(layer, -1), torch.cat(reference["acts"][layer])
+        assert torch.equal(negative["a_max"], -every_token.min(dim=0).values)
+        assert torch.equal(negative["fire_count"], (every_token < 0).sum(dim=0))
+        minimum_window = [min(range(len(reference["windows"])), key=lambda w: float(reference["acts"][layer][w][:, n]
+                                                                               .min())) for n in range(3)]
+        assert negative["window_ids"][:3, 0].tolist() == [reference["windows"][w][0] for w in minimum_window]
+        view = mined_set.neuron(layer, 1, -1)
+        assert view.sign == -1 and view.a_max == float(view.values[0]) > 0
+        assert float(view.acts[0].max()) == view.a_max  # stored negated: the fit sees a positive-direction problem
+        assert torch.equal(mined_set.layer(layer, 1)["a_max"], every_token.max(dim=0).values)  # positive unchanged
+
+
+def test_signs_both_is_a_changed_setting_and_positive_is_recorded_as_before(
+        tiny_model, small_corpus_dir: Path, mined: ExemplarSet) -> None:
+    """Exemplar directories mined before signs existed record no `signs`: positive mining still matches them; a
+    re-run with --signs both into a positive directory is refused like any changed setting."""
+    from n2g.errors import N2GError
+
+    assert "signs" not in mined.manifest["settings"] and mined.signs == [1]
+    with pytest.raises(N2GError, match="signs"):
+        mine_exemplars(tiny_model, str(small_corpus_dir), mined.dir, replace(CONFIG, signs="both"), progress=False)
+    with pytest.raises(N2GError, match="no negative exemplars"):
+        mined.neuron(0, 1, -1)
 
 
 def test_forward_pass_stops_after_the_last_requested_layer(tiny_model, small_corpus_dir: Path,

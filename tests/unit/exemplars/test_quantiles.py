@@ -171,3 +171,24 @@ def test_refused_with_ray(tiny_model, small_corpus_dir: Path, tmp_path: Path) ->
     executor = SimpleNamespace(device_type="cpu", workers=2)
     with pytest.raises(N2GError, match="--quantile-windows .* --ray"):
         mine_exemplars(tiny_model, str(small_corpus_dir), tmp_path, CONFIG, progress=False, executor=executor)
+
+
+def test_both_signs_with_quantiles_keep_the_positive_sample_and_the_same_negative_side(
+        tiny_model, small_corpus_dir: Path, straight: Path, tmp_path: Path) -> None:
+    """--signs both --quantile-windows N: the positive side's shard and sample are those of a positive-only run; the
+    negative side (no quantile sample: it is sampled on the positive a_max) is that of a --signs both run without
+    quantiles."""
+    both = mine(tiny_model, small_corpus_dir, tmp_path / "both", replace(CONFIG, signs="both"))
+    plain = mine(tiny_model, small_corpus_dir, tmp_path / "plain", replace(CONFIG, signs="both", quantile_windows=0))
+    alone = ExemplarSet(straight)
+    for layer in CONFIG.layers:
+        positive, negative = both.layer(layer), both.layer(layer, -1)
+        for name, tensor in alone.layer(layer).items():
+            assert torch.equal(positive[name], tensor), name
+        assert not any(name.startswith("quantile_") for name in negative)
+        for name, tensor in plain.layer(layer, -1).items():
+            assert torch.equal(negative[name], tensor), name
+        neuron = int(positive["neurons"][0])
+        assert both.neuron(layer, neuron, -1, quantiles=True).quantile_windows == 0
+        assert both.neuron(layer, neuron, 1, quantiles=True).quantile_windows == \
+            alone.neuron(layer, neuron, quantiles=True).quantile_windows

@@ -3,15 +3,12 @@ by hand-set weights. Also the graph directory (resume, idempotency) and batched 
 
 from __future__ import annotations
 
-import shutil
-from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import load_file, save_file
 
 from n2g.exemplars.files import ExemplarSet
 from n2g.exemplars.miner import MiningConfig
@@ -24,41 +21,17 @@ from n2g.graphs.scoring import PREDICTORS
 from n2g.model.loading import LoadedModel, load_model
 from n2g.model.probe import LayerProbe
 from n2g.model.token_keys import Vocabulary
+from tests.planted import frequent_token, plant_neurons
 
 PLANTED = 5  # the neuron of layer 0 that fires on one token
 
 
-def _planted_token(model_dir: Path, corpus_dir: Path) -> int:
-    """The most frequent multi-character token of the corpus: it occurs in held-out and random windows."""
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    counts: Counter[int] = Counter()
-    for path in sorted(corpus_dir.glob("*.txt")):
-        counts.update(tokenizer(path.read_text(), add_special_tokens=False)["input_ids"])
-    return next(t for t, _ in counts.most_common() if len(tokenizer.decode([t]).strip()) >= 3)
-
-
 @pytest.fixture(scope="module")
 def planted(tiny_model_dir: Path, small_corpus_dir: Path, tmp_path_factory: pytest.TempPathFactory):
-    """(model directory, planted token id). Layer 0's attention output is zeroed, so the MLP sees the token
-    embedding alone; only the planted token has a component on dimension 0, and neuron PLANTED reads only
-    dimension 0 (gate and up), so its activation is silu(g x) * (g x) > 0 on that token and exactly 0 elsewhere."""
-    directory = tmp_path_factory.mktemp("planted")
-    for item in tiny_model_dir.iterdir():
-        shutil.copy(item, directory / item.name)
-    token = _planted_token(tiny_model_dir, small_corpus_dir)
-    weights = load_file(str(directory / "model.safetensors"))
-    embed = weights["model.embed_tokens.weight"]
-    embed[:, 0] = 0.0
-    embed[token, 0] = 4.0
-    weights["model.layers.0.self_attn.o_proj.weight"].zero_()
-    for name in ("gate_proj", "up_proj"):
-        rows = weights[f"model.layers.0.mlp.{name}.weight"]
-        rows[PLANTED] = 0.0
-        rows[PLANTED, 0] = 3.0
-    save_file(weights, str(directory / "model.safetensors"), metadata={"format": "pt"})
-    return directory, token
+    """(model directory, planted token id): neuron PLANTED of layer 0 fires on that token alone (`tests.planted`),
+    silu(g x) * (g x) > 0 there and exactly 0 elsewhere."""
+    token = frequent_token(tiny_model_dir, small_corpus_dir)
+    return plant_neurons(tiny_model_dir, tmp_path_factory.mktemp("planted"), token, {PLANTED: 3.0}), token
 
 
 @pytest.fixture(scope="module")

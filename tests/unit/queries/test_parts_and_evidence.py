@@ -120,8 +120,8 @@ def test_the_planted_duplicates_co_activate(planted_db: Path) -> None:
 def test_activating_results_show_their_evidence_and_rank_by_it(planted_db: Path) -> None:
     with NeuronSearch(str(planted_db)) as search:
         found = search.activating("import", where=SearchFilter(model="test-model"))
-        assert [(r["layer"], r["neuron"]) for r in found.to_dict("records")] == [(0, 0), (3, 0)]  # 45/50 over 1/1
-        first, second = records(found)
+        assert list(found["id"]) == ["test-model:0:0", "test-model:3:0", "test-model:3:0-"]  # 45/50, 1/1, 2/4
+        first, second, _ = records(found)
         assert (first["hits"], first["predictions"], first["token_evidence"]) == (45, 50, ["45/50"])
         assert first["evidence"] == pytest.approx(0.9)
         assert [list(p) for p in first["patterns"]] == [[" from", " import"]]  # the context it needs

@@ -15,7 +15,7 @@ TEST = SearchFilter(model="test-model")
 def names(frame, model: bool = False) -> set[str]:
     if frame.empty:
         return set()
-    return {f"{layer}:{neuron}" for layer, neuron in zip(frame["layer"], frame["neuron"])}
+    return {":".join(nid.rsplit(":", 2)[1:]) for nid in frame["id"]}  # L:N, L:N- for a negative graph
 
 
 def pairs(frame) -> set[tuple[str, str]]:
@@ -32,26 +32,26 @@ def search(planted_db: Path):
 
 
 def test_activating_token_uses_graph_normalisation(search: NeuronSearch) -> None:
-    assert names(search.activating("import", where=TEST)) == {"0:0", "3:0"}
-    assert names(search.activating(" Import", where=TEST)) == {"0:0", "3:0"}
-    assert names(search.activating(" import", exact=True, where=TEST)) == {"0:0"}
+    assert names(search.activating("import", where=TEST)) == {"0:0", "3:0", "3:0-"}
+    assert names(search.activating(" Import", where=TEST)) == {"0:0", "3:0", "3:0-"}
+    assert names(search.activating(" import", exact=True, where=TEST)) == {"0:0", "3:0-"}
     assert names(search.activating("import", exact=True, where=TEST)) == set()
     found = search.activating("import", where=TEST)
     assert set(found.columns) >= {"layer", "neuron", "f1", "activating_tokens", "example", "matched"}
 
 
 def test_filters_combine(search: NeuronSearch) -> None:
-    assert len(search.activating("import")) == 3  # both models
-    assert names(search.activating("import", where=SearchFilter(model="test-model", layers=[3]))) == {"3:0"}
-    assert names(search.activating("import", where=SearchFilter(model="test-model", min_f1=0.5))) == {"0:0"}
+    assert len(search.activating("import")) == 4  # both models, both signs
+    assert names(search.activating("import", where=SearchFilter(model="test-model", layers=[3]))) == {"3:0", "3:0-"}
+    assert names(search.activating("import", where=SearchFilter(model="test-model", min_f1=0.5))) == {"0:0", "3:0-"}
     assert set(search.activating("import", where=SearchFilter(model="other-model"))["model"]) == {"other-model"}
 
 
 def test_context_and_both_together(search: NeuronSearch) -> None:
-    assert names(search.context("from", where=TEST)) == {"0:0"}
-    assert names(search.activating("import", context=["from"], where=TEST)) == {"0:0"}
+    assert names(search.context("from", where=TEST)) == {"0:0", "3:0-"}
+    assert names(search.activating("import", context=["from"], where=TEST)) == {"0:0", "3:0-"}
     assert names(search.activating("import", context=[":"], where=TEST)) == set()
-    assert names(search.activating(" import", context=[" from"], exact=True, where=TEST)) == {"0:0"}
+    assert names(search.activating(" import", context=[" from"], exact=True, where=TEST)) == {"0:0", "3:0-"}
     assert names(search.activating(" import", context=["from"], exact=True, where=TEST)) == set()
     assert names(search.activating("for", "while", context=[":"], where=TEST)) == {"1:5", "3:5"}  # the general form
     assert names(search.activating("for", "while", where=TEST)) == {"1:5", "3:5"}  # every token must match
@@ -114,11 +114,43 @@ def test_one_model_needed_for_a_neuron_when_several_are_stored(search: NeuronSea
 def test_raw_query_with_parameters_and_write_refusal(search: NeuronSearch) -> None:
     frame = search.query("MATCH (n:Neuron) WHERE n.layer = $layer AND n.model = $m RETURN count(n) AS n",
                          layer=3, m="test-model")
-    assert int(frame["n"].iloc[0]) == 3
+    assert int(frame["n"].iloc[0]) == 4  # 3:0, 3:0-, 3:4, 3:5
     with pytest.raises(N2GError, match="writes"):
         search.query("MATCH (n:Neuron) SET n.f1 = 1.0")
     with pytest.raises(N2GError, match=r"\$layer"):
         search.query("MATCH (n:Neuron) WHERE n.layer = $layer RETURN n.id")
+
+
+NEGATIVE = SearchFilter(model="test-model", sign=-1)
+POSITIVE = SearchFilter(model="test-model", sign=1)
+
+
+def test_sign_filters_every_neuron_search(search: NeuronSearch) -> None:
+    """3:0- is the negative graph of 3:0: found by --sign negative (and any), never by --sign positive."""
+    assert names(search.activating("import", where=NEGATIVE)) == {"3:0-"}
+    assert names(search.activating("import", where=POSITIVE)) == {"0:0", "3:0"}
+    assert names(search.activating("for", "import", where=NEGATIVE)) == set()
+    assert names(search.context("from", where=NEGATIVE)) == {"3:0-"}
+    assert names(search.context("from", where=POSITIVE)) == {"0:0"}
+    assert names(search.activating("import", context=["from"], where=NEGATIVE)) == {"3:0-"}
+    assert names(search.activating(" import", context=[" from"], exact=True, where=POSITIVE)) == {"0:0"}
+    assert names(search.best(5, where=NEGATIVE)) == {"3:0-"}
+    assert set(search.best(5, where=POSITIVE)["sign"]) == {1}
+    assert names(search.repeated_tokens(where=NEGATIVE)) == set()
+    assert names(search.polysemantic(where=NEGATIVE)) == set()
+    assert pairs(search.duplicates("subset", 0.9, where=NEGATIVE)) == set()
+    assert names(search.similar_to("0:0", model="test-model", where=NEGATIVE)) == {"3:0-"}
+    assert names(search.similar_to("3:0-", model="test-model", where=POSITIVE)) == {"0:0"}
+    negative = search.neuron("3:0-", model="test-model")
+    assert negative["id"].iloc[0] == "test-model:3:0-" and int(negative["sign"].iloc[0]) == -1
+    assert search.graph("3:0-", model="test-model").sign == -1
+    assert search.graph("3:0", model="test-model").sign == 1
+    text = search.text(tokens=[" from", " import", " os"], model="test-model", where=NEGATIVE)
+    assert set(text["id"]) == {"test-model:3:0-"}
+    text = search.text(tokens=[" from", " import", " os"], model="test-model", where=POSITIVE)
+    assert set(text["id"]) == {"test-model:0:0"} and set(text["layer"]) == {0}
+    assert [r["id"] for r in search.fitted_neurons(model="test-model", where=NEGATIVE)] == ["test-model:3:0-"]
+    assert int(search.layers(where=NEGATIVE)["neurons"].sum()) == 1
 
 
 @pytest.mark.parametrize(("cypher", "expected"), [

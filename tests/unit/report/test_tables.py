@@ -116,6 +116,7 @@ def test_report_resumes_without_redoing_work(report_dir: Path, tiny_model_dir: P
 @pytest.mark.parametrize("argv, expected", [
     (["--layers", "7"], "layer"),
     (["--layers", "0", "--corpus", "/nonexistent/corpus"], "nonexistent"),
+    (["--layers", "0", "--signs", "both"], "positive direction only"),
 ])
 def test_bad_input_is_one_line(argv: list[str], expected: str, tiny_model_dir: Path, tmp_path: Path,
                                capsys) -> None:

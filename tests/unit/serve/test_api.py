@@ -229,10 +229,10 @@ def test_models(client: TestClient) -> None:
     models = strict(client.get("/api/models").text)
     assert [m["name"] for m in models] == ["other-model", "test-model"]
     test = models[1]
-    assert test["totals"] == {"neurons": 11, "fitted": 10, "dead": 1, "failed": 0, "scored": 10}
+    assert test["totals"] == {"neurons": 12, "fitted": 11, "dead": 1, "failed": 0, "scored": 11}  # 3:0- counts too
     assert [layer["layer"] for layer in test["layers"]] == [0, 1, 2, 3]
     layer3 = test["layers"][3]
-    assert layer3["fitted"] == 3 and math.isclose(layer3["mean_f1"], (0.75 + 0.75 + 0.2) / 3)
+    assert layer3["fitted"] == 4 and math.isclose(layer3["mean_f1"], (0.75 + 0.75 + 0.2 + 0.6) / 4)  # with 3:0-
     one = strict(client.get("/api/model/test-model").text)
     assert one["settings"]["model"] == "test-model" and one["layers"] == test["layers"]
 

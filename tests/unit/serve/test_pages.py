@@ -128,7 +128,7 @@ def test_errors_are_pages(client: TestClient, path: str, status: int, expected: 
 
 def test_model_page_and_plots(client: TestClient) -> None:
     html = page(client, "/model/test-model")
-    assert "<b>10</b> fitted, 1 dead" in html
+    assert "<b>11</b> fitted, 1 dead" in html  # 3:0- among them
     rows = re.findall(r"<tr><td class=\"num\" data-sort=\"(\d+)\">", html)
     assert rows == ["0", "1", "2", "3"]
     for plot in ("f1_distribution", "f1_by_layer", "size_vs_f1"):
