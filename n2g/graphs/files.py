@@ -108,8 +108,8 @@ class GraphDirectory:
                 torn = number == len(lines)  # after the last newline: a line still being written
                 try:
                     line = raw.decode("utf-8")
-                    data = json.loads(line)
-                    neuron, sign = data["neuron"], data.get("sign", 1)
+                    record = json.loads(line)
+                    neuron, sign = record["neuron"], record.get("sign", 1)
                     if not isinstance(neuron, int) or isinstance(neuron, bool) or sign not in (1, -1):
                         raise TypeError("neuron is not an integer, or sign not 1 or -1")
                 except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as err:
